@@ -1,0 +1,249 @@
+"""The one on-disk dataset format shared by every task.
+
+    DIR/metadata.json            DatasetMetadata (below)
+    DIR/identifiers.json         puzzle identifier -> name (id 0 = "<blank>")
+    DIR/<split>/inputs.npy       [N_examples, seq_len] tokens
+    DIR/<split>/labels.npy       [N_examples, seq_len] tokens (ignore_label_id = not supervised)
+    DIR/<split>/puzzle_identifiers.npy  [N_puzzles] int32
+    DIR/<split>/puzzle_indices.npy      [N_puzzles + 1] int64, start offset of each puzzle's examples
+    DIR/<split>/group_indices.npy       [N_groups + 1] int64, start offset of each group's puzzles
+
+As in the HRM reference: a *group* is one original puzzle, its *puzzles* are the augmented
+variants, and each puzzle has one or more input/label *examples*. A dataset is written into a
+temporary folder and renamed into place, so a reader never sees a half-written one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from hrmkit.errors import HrmError
+
+FORMAT_VERSION = 1
+ARRAY_NAMES = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
+
+
+class DatasetError(HrmError):
+    pass
+
+
+class SplitInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    total_groups: int
+    total_puzzles: int
+    total_examples: int
+    mean_puzzle_examples: float
+
+
+class DatasetMetadata(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    format_version: int
+    task: str
+    seq_len: int
+    vocab_size: int
+    pad_id: int = 0
+    ignore_label_id: int | None = 0
+    blank_identifier_id: int = 0
+    num_puzzle_identifiers: int
+    grid_shape: tuple[int, int]
+    tokens: list[str]  # display character of each token id
+    splits: dict[str, SplitInfo]
+    sets: list[str] = ["all"]
+    build: dict[str, Any] = {}
+    content_hash: str = ""
+
+
+@dataclass
+class SplitArrays:
+    inputs: np.ndarray
+    labels: np.ndarray
+    puzzle_identifiers: np.ndarray
+    puzzle_indices: np.ndarray
+    group_indices: np.ndarray
+
+    @property
+    def num_groups(self) -> int:
+        return len(self.group_indices) - 1
+
+    @property
+    def num_puzzles(self) -> int:
+        return len(self.puzzle_indices) - 1
+
+    @property
+    def num_examples(self) -> int:
+        return len(self.inputs)
+
+    def info(self) -> SplitInfo:
+        return SplitInfo(
+            total_groups=self.num_groups,
+            total_puzzles=self.num_puzzles,
+            total_examples=self.num_examples,
+            mean_puzzle_examples=self.num_examples / max(self.num_puzzles, 1),
+        )
+
+
+@dataclass
+class Dataset:
+    path: Path
+    metadata: DatasetMetadata
+    splits: dict[str, SplitArrays]
+    identifiers: list[str]
+
+    def __getitem__(self, split: str) -> SplitArrays:
+        if split not in self.splits:
+            raise DatasetError(f"{self.path}: no split {split!r} (has {', '.join(self.splits)})")
+        return self.splits[split]
+
+
+def token_dtype(vocab_size: int) -> np.dtype:
+    return np.dtype(np.uint8) if vocab_size <= 256 else np.dtype(np.int32)
+
+
+def content_hash(splits: dict[str, SplitArrays]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(splits):
+        for array_name in ARRAY_NAMES:
+            array = np.ascontiguousarray(getattr(splits[name], array_name))
+            h.update(f"{name}/{array_name}/{array.dtype.str}/{array.shape}".encode())
+            h.update(memoryview(array).cast("B"))
+    return h.hexdigest()
+
+
+def _check_split(name: str, arrays: SplitArrays, meta: DatasetMetadata) -> None:
+    where = f"split {name!r}"
+    for array_name in ("inputs", "labels"):
+        a = getattr(arrays, array_name)
+        if a.ndim != 2 or a.shape[1] != meta.seq_len:
+            raise DatasetError(f"{where}: {array_name} has shape {a.shape}, expected [N, {meta.seq_len}]")
+    if arrays.inputs.shape != arrays.labels.shape:
+        raise DatasetError(f"{where}: inputs {arrays.inputs.shape} and labels {arrays.labels.shape} differ in shape")
+    for array_name in ("inputs", "labels"):
+        a = getattr(arrays, array_name)
+        if a.size and (int(a.max()) >= meta.vocab_size or int(a.min()) < 0):
+            raise DatasetError(f"{where}: {array_name} holds tokens outside 0..{meta.vocab_size - 1}")
+    for array_name in ("puzzle_indices", "group_indices"):
+        idx = getattr(arrays, array_name)
+        if idx.ndim != 1 or len(idx) < 1 or idx[0] != 0 or (np.diff(idx) < 0).any():
+            raise DatasetError(f"{where}: {array_name} must be non-decreasing offsets starting at 0")
+    if arrays.puzzle_indices[-1] != arrays.num_examples:
+        raise DatasetError(f"{where}: puzzle_indices ends at {arrays.puzzle_indices[-1]}, expected {arrays.num_examples} examples")
+    if arrays.group_indices[-1] != arrays.num_puzzles:
+        raise DatasetError(f"{where}: group_indices ends at {arrays.group_indices[-1]}, expected {arrays.num_puzzles} puzzles")
+    if len(arrays.puzzle_identifiers) != arrays.num_puzzles:
+        raise DatasetError(f"{where}: {len(arrays.puzzle_identifiers)} puzzle_identifiers for {arrays.num_puzzles} puzzles")
+    ids = arrays.puzzle_identifiers
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= meta.num_puzzle_identifiers):
+        raise DatasetError(f"{where}: puzzle_identifiers outside 0..{meta.num_puzzle_identifiers - 1}")
+    info = meta.splits.get(name)
+    if info is None or info != arrays.info():
+        raise DatasetError(f"{where}: sizes do not match metadata.json")
+
+
+def write_dataset(
+    out: str | os.PathLike,
+    meta: DatasetMetadata,
+    splits: dict[str, SplitArrays],
+    identifiers: list[str] | None = None,
+    overwrite: bool = False,
+) -> Dataset:
+    """Validate and write atomically: everything goes to a temporary sibling folder, then one rename."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise DatasetError(f"{out} already exists (pass --force to replace it)")
+    dtype = token_dtype(meta.vocab_size)
+    splits = {
+        name: SplitArrays(
+            inputs=np.ascontiguousarray(s.inputs, dtype=dtype),
+            labels=np.ascontiguousarray(s.labels, dtype=dtype),
+            puzzle_identifiers=np.ascontiguousarray(s.puzzle_identifiers, dtype=np.int32),
+            puzzle_indices=np.ascontiguousarray(s.puzzle_indices, dtype=np.int64),
+            group_indices=np.ascontiguousarray(s.group_indices, dtype=np.int64),
+        )
+        for name, s in splits.items()
+    }
+    meta = meta.model_copy(update={
+        "format_version": FORMAT_VERSION,
+        "splits": {name: s.info() for name, s in splits.items()},
+        "content_hash": content_hash(splits),
+    })
+    for name, arrays in splits.items():
+        _check_split(name, arrays, meta)
+    identifiers = identifiers if identifiers is not None else ["<blank>"]
+    if len(identifiers) != meta.num_puzzle_identifiers:
+        raise DatasetError(f"{len(identifiers)} identifier names for {meta.num_puzzle_identifiers} identifiers")
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    try:
+        for name, arrays in splits.items():
+            (tmp / name).mkdir(parents=True)
+            for array_name in ARRAY_NAMES:
+                np.save(tmp / name / f"{array_name}.npy", getattr(arrays, array_name))
+        (tmp / "identifiers.json").write_text(json.dumps(identifiers))
+        (tmp / "metadata.json").write_text(meta.model_dump_json(indent=2))
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return Dataset(path=out, metadata=meta, splits=splits, identifiers=identifiers)
+
+
+def read_metadata(path: str | os.PathLike) -> DatasetMetadata:
+    path = Path(path)
+    meta_file = path / "metadata.json"
+    if not path.is_dir():
+        raise DatasetError(f"{path}: no such dataset folder")
+    if not meta_file.exists():
+        raise DatasetError(f"{path}: not a dataset (no metadata.json); build one with `hrm data build`")
+    try:
+        meta = DatasetMetadata.model_validate_json(meta_file.read_text())
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise DatasetError(f"{meta_file}: invalid metadata: {field}: {first['msg']}") from None
+    if meta.format_version != FORMAT_VERSION:
+        raise DatasetError(f"{meta_file}: format version {meta.format_version}, this hrmkit reads {FORMAT_VERSION}")
+    return meta
+
+
+def load_dataset(path: str | os.PathLike, verify_hash: bool = True, mmap: bool = True) -> Dataset:
+    """Load and validate a dataset; any fault raises :class:`DatasetError` naming it."""
+    path = Path(path)
+    meta = read_metadata(path)
+    splits = {}
+    for name in meta.splits:
+        arrays = {}
+        for array_name in ARRAY_NAMES:
+            f = path / name / f"{array_name}.npy"
+            if not f.exists():
+                raise DatasetError(f"{path}: missing array {name}/{array_name}.npy")
+            try:
+                arrays[array_name] = np.load(f, mmap_mode="r" if mmap else None, allow_pickle=False)
+            except (ValueError, OSError, EOFError) as e:
+                raise DatasetError(f"{f}: unreadable array ({e})") from None
+        splits[name] = SplitArrays(**arrays)
+        _check_split(name, splits[name], meta)
+    if verify_hash and content_hash(splits) != meta.content_hash:
+        raise DatasetError(f"{path}: content hash mismatch: the arrays were changed after the dataset was written")
+    try:
+        identifiers = json.loads((path / "identifiers.json").read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise DatasetError(f"{path}/identifiers.json: unreadable ({e})") from None
+    return Dataset(path=path, metadata=meta, splits=splits, identifiers=identifiers)

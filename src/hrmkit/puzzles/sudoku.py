@@ -1,0 +1,390 @@
+"""Sudoku: parsing, validation, an exact solver with a difficulty rating, a generator and symmetries.
+
+Sizes: 9x9 (3x3 boxes), and the CPU-scale 4x4 (2x2 boxes) and 6x6 (2x3 boxes). A grid is an
+``np.ndarray`` of shape (n, n) holding 0 for a blank and 1..n for a digit.
+
+The solver is a plain depth-first search with naked-single propagation and the
+minimum-remaining-values cell choice, on bitmasks. Its ``backtracks`` count (dead ends met before
+the first solution) is the difficulty rating: the HRM authors built Sudoku-Extreme by keeping
+puzzles that need many backtracks of such a search.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "DIFFICULTIES",
+    "SolveResult",
+    "SudokuError",
+    "SudokuShape",
+    "SudokuSymmetry",
+    "conflicts",
+    "format_grid",
+    "generate",
+    "is_solution_of",
+    "parse",
+    "random_symmetry",
+    "shape_for_size",
+    "solve",
+    "to_string",
+    "validate",
+]
+
+
+class SudokuError(ValueError):
+    """A puzzle text or grid that is not a valid Sudoku; the message names the fault."""
+
+
+@dataclass(frozen=True)
+class SudokuShape:
+    box_rows: int
+    box_cols: int
+
+    @property
+    def n(self) -> int:
+        return self.box_rows * self.box_cols
+
+    @property
+    def cells(self) -> int:
+        return self.n * self.n
+
+    def box_of(self, r: int, c: int) -> int:
+        return (r // self.box_rows) * (self.n // self.box_cols) + c // self.box_cols
+
+
+_SHAPES = {4: SudokuShape(2, 2), 6: SudokuShape(2, 3), 9: SudokuShape(3, 3)}
+
+
+def shape_for_size(n: int) -> SudokuShape:
+    if n not in _SHAPES:
+        raise SudokuError(f"unsupported Sudoku size {n}; choose one of {sorted(_SHAPES)}")
+    return _SHAPES[n]
+
+
+# --------------------------------------------------------------------------- text
+
+
+def parse(text: str, size: int | None = None) -> np.ndarray:
+    """Parse an 81-char (or 16/36-char) string or a grid text; '.' or '0' marks a blank.
+
+    Grid text may contain whitespace, newlines and the separators ``| - +``.
+    """
+    chars = [ch for ch in text if ch not in " \t\r\n|-+"]
+    for pos, ch in enumerate(chars):
+        if ch != "." and not ch.isdigit():
+            raise SudokuError(f"invalid character {ch!r} at cell {pos + 1}")
+    if size is None:
+        by_cells = {s * s: s for s in _SHAPES}
+        if len(chars) not in by_cells:
+            raise SudokuError(f"expected 81 cells (or 16 or 36), got {len(chars)}")
+        size = by_cells[len(chars)]
+    shape = shape_for_size(size)
+    if len(chars) != shape.cells:
+        raise SudokuError(f"expected {shape.cells} cells, got {len(chars)}")
+    values = [0 if ch == "." else int(ch) for ch in chars]
+    for pos, v in enumerate(values):
+        if v > size:
+            raise SudokuError(f"digit {v} at cell {pos + 1} is out of range 1..{size}")
+    return np.array(values, dtype=np.int8).reshape(size, size)
+
+
+def to_string(grid: np.ndarray) -> str:
+    """The one-line form: digits, '.' for blanks."""
+    return "".join("." if v == 0 else str(int(v)) for v in np.asarray(grid).ravel())
+
+
+def format_grid(grid: np.ndarray) -> str:
+    """A human-readable grid with box separators."""
+    grid = np.asarray(grid)
+    shape = shape_for_size(grid.shape[0])
+    lines = []
+    sep = "-+-".join(["-" * (2 * shape.box_cols - 1)] * (shape.n // shape.box_cols))
+    for r in range(shape.n):
+        if r and r % shape.box_rows == 0:
+            lines.append(sep)
+        parts = []
+        for c0 in range(0, shape.n, shape.box_cols):
+            parts.append(" ".join("." if v == 0 else str(int(v)) for v in grid[r, c0 : c0 + shape.box_cols]))
+        lines.append(" | ".join(parts))
+    return "\n".join(lines)
+
+
+_ORDINAL_UNITS = ("row", "column", "box")
+_COUNT_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}
+
+
+def conflicts(grid: np.ndarray) -> list[str]:
+    """Every rule a grid breaks, e.g. ``"row 3 has two 7s"`` (rows, columns, boxes count from 1)."""
+    grid = np.asarray(grid)
+    if grid.ndim != 2 or grid.shape[0] != grid.shape[1]:
+        return [f"expected a square grid, got shape {tuple(grid.shape)}"]
+    shape = shape_for_size(grid.shape[0])
+    out = []
+    n = shape.n
+    for unit_name, index in zip(_ORDINAL_UNITS, range(3), strict=True):
+        for u in range(n):
+            if index == 0:
+                cells = grid[u, :]
+            elif index == 1:
+                cells = grid[:, u]
+            else:
+                r0 = (u // (n // shape.box_cols)) * shape.box_rows
+                c0 = (u % (n // shape.box_cols)) * shape.box_cols
+                cells = grid[r0 : r0 + shape.box_rows, c0 : c0 + shape.box_cols].ravel()
+            counts = np.bincount(cells.astype(np.int64), minlength=n + 1)
+            for digit in range(1, n + 1):
+                if counts[digit] > 1:
+                    out.append(f"{unit_name} {u + 1} has {_COUNT_WORDS.get(counts[digit], counts[digit])} {digit}s")
+    return out
+
+
+def validate(grid: np.ndarray) -> None:
+    """Raise :class:`SudokuError` naming the first broken rule."""
+    found = conflicts(grid)
+    if found:
+        raise SudokuError(found[0] if len(found) == 1 else f"{found[0]} (and {len(found) - 1} more faults)")
+
+
+def is_solution_of(solution: np.ndarray, puzzle: np.ndarray) -> bool:
+    """True when ``solution`` is complete, breaks no rule and keeps every given of ``puzzle``."""
+    solution, puzzle = np.asarray(solution), np.asarray(puzzle)
+    if solution.shape != puzzle.shape or (solution == 0).any():
+        return False
+    givens = puzzle != 0
+    return bool((solution[givens] == puzzle[givens]).all()) and not conflicts(solution)
+
+
+# --------------------------------------------------------------------------- solver
+
+
+@functools.cache
+def _unit_tables(shape: SudokuShape) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    n = shape.n
+    rows = tuple(i // n for i in range(n * n))
+    cols = tuple(i % n for i in range(n * n))
+    boxes = tuple(shape.box_of(i // n, i % n) for i in range(n * n))
+    return rows, cols, boxes
+
+
+@dataclass
+class SolveResult:
+    """Solutions found (at most ``limit``), and the search effort.
+
+    ``backtracks``: dead ends met before the first solution (the difficulty rating).
+    ``guesses``: branching points visited before the first solution.
+    """
+
+    solutions: list[np.ndarray] = field(default_factory=list)
+    guesses: int = 0
+    backtracks: int = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.solutions)
+
+    @property
+    def unique(self) -> bool:
+        return len(self.solutions) == 1
+
+
+class _Search:
+    """Depth-first search on bitmasks (bit d-1 set = digit d used)."""
+
+    def __init__(self, shape: SudokuShape, limit: int, rng: np.random.Generator | None):
+        self.n = shape.n
+        self.full = (1 << shape.n) - 1
+        self.R, self.C, self.B = _unit_tables(shape)
+        self.limit = limit
+        self.rng = rng
+        self.solutions: list[list[int]] = []
+        self.guesses = 0
+        self.backtracks = 0
+        self.first_guesses = -1
+        self.first_backtracks = -1
+
+    def run(self, cells: list[int]) -> None:
+        n = self.n
+        rows, cols, boxes = [0] * n, [0] * n, [0] * n
+        for i, v in enumerate(cells):
+            if v:
+                bit = 1 << (v - 1)
+                r, c, b = self.R[i], self.C[i], self.B[i]
+                if (rows[r] | cols[c] | boxes[b]) & bit:
+                    return  # the givens already clash: no solution
+                rows[r] |= bit
+                cols[c] |= bit
+                boxes[b] |= bit
+        empties = [i for i, v in enumerate(cells) if not v]
+        self._dfs(cells, rows, cols, boxes, empties)
+
+    def _dfs(self, cells: list[int], rows: list[int], cols: list[int], boxes: list[int], empties: list[int]) -> bool:
+        R, C, B, full = self.R, self.C, self.B, self.full
+        # Naked-single propagation until nothing changes; remember the most constrained cell.
+        while True:
+            placed = False
+            best_i, best_mask, best_count = -1, 0, 99
+            remaining = []
+            for i in empties:
+                r, c, b = R[i], C[i], B[i]
+                mask = full & ~(rows[r] | cols[c] | boxes[b])
+                if not mask:
+                    self.backtracks += 1
+                    return False
+                if not mask & (mask - 1):
+                    cells[i] = mask.bit_length()
+                    rows[r] |= mask
+                    cols[c] |= mask
+                    boxes[b] |= mask
+                    placed = True
+                    continue
+                remaining.append(i)
+                count = mask.bit_count()
+                if count < best_count:
+                    best_i, best_mask, best_count = i, mask, count
+            empties = remaining
+            if not placed:
+                break
+        if best_i < 0:
+            self.solutions.append(list(cells))
+            if self.first_guesses < 0:
+                self.first_guesses, self.first_backtracks = self.guesses, self.backtracks
+            return len(self.solutions) >= self.limit
+        self.guesses += 1
+        bits = []
+        mask = best_mask
+        while mask:
+            bit = mask & -mask
+            bits.append(bit)
+            mask ^= bit
+        if self.rng is not None:
+            self.rng.shuffle(bits)
+        r, c, b = R[best_i], C[best_i], B[best_i]
+        rest = [i for i in empties if i != best_i]
+        for bit in bits:
+            cells2 = list(cells)
+            cells2[best_i] = bit.bit_length()
+            rows2, cols2, boxes2 = list(rows), list(cols), list(boxes)
+            rows2[r] |= bit
+            cols2[c] |= bit
+            boxes2[b] |= bit
+            if self._dfs(cells2, rows2, cols2, boxes2, rest):
+                return True
+        return False
+
+
+def solve(grid: np.ndarray, limit: int = 2, rng: np.random.Generator | None = None) -> SolveResult:
+    """Find up to ``limit`` solutions (``limit=2`` decides uniqueness) and rate the search effort.
+
+    With ``rng``, digits are tried in a random order (used to draw random full grids).
+    """
+    grid = np.asarray(grid)
+    shape = shape_for_size(grid.shape[0])
+    search = _Search(shape, limit, rng)
+    search.run([int(v) for v in grid.ravel()])
+    result = SolveResult(
+        solutions=[np.array(s, dtype=np.int8).reshape(shape.n, shape.n) for s in search.solutions],
+        guesses=max(search.first_guesses, 0) if search.solutions else search.guesses,
+        backtracks=max(search.first_backtracks, 0) if search.solutions else search.backtracks,
+    )
+    return result
+
+
+# --------------------------------------------------------------------------- generator
+
+# Minimum backtracks of the rating search for each level. "easy" puzzles fall to naked singles alone
+# (every removal must keep it so); "medium" needs at least one guess. Our search propagates naked
+# singles only, so its counts run higher than tdoku's (whose mean on Sudoku-Extreme is 22).
+DIFFICULTIES: dict[str, int] = {"any": 0, "easy": 0, "medium": 1, "hard": 10, "extreme": 50}
+
+
+def _level_ok(result: SolveResult, difficulty: str) -> bool:
+    if difficulty == "any":
+        return True
+    if difficulty == "easy":
+        return result.guesses == 0
+    if difficulty == "medium":
+        return result.guesses >= 1
+    return result.backtracks >= DIFFICULTIES[difficulty]
+
+
+def generate(
+    size: int = 9,
+    rng: np.random.Generator | None = None,
+    difficulty: str = "hard",
+    min_clues: int = 0,
+    max_tries: int = 10_000,
+) -> tuple[np.ndarray, np.ndarray, SolveResult]:
+    """Draw a unique-solution puzzle of at least the given difficulty.
+
+    Clues are removed in random order while the solution stays unique, stopping at ``min_clues``
+    (0 = remove until minimal). Returns (puzzle, solution, rating of the puzzle).
+    """
+    if difficulty not in DIFFICULTIES:
+        raise SudokuError(f"unknown difficulty {difficulty!r}; choose one of {list(DIFFICULTIES)}")
+    rng = rng if rng is not None else np.random.default_rng()
+    shape = shape_for_size(size)
+    empty = np.zeros((shape.n, shape.n), dtype=np.int8)
+    for _ in range(max_tries):
+        solution = solve(empty, limit=1, rng=rng).solutions[0]
+        puzzle = solution.copy().ravel()
+        clues = shape.cells
+        for i in rng.permutation(shape.cells):
+            if clues <= min_clues:
+                break
+            keep = puzzle[i]
+            puzzle[i] = 0
+            check = solve(puzzle.reshape(shape.n, shape.n), limit=2)
+            if check.count == 1 and (difficulty != "easy" or check.guesses == 0):
+                clues -= 1
+            else:
+                puzzle[i] = keep
+        grid = puzzle.reshape(shape.n, shape.n)
+        rating = solve(grid, limit=1)
+        if _level_ok(rating, difficulty):
+            return grid, solution, rating
+    raise SudokuError(f"no {difficulty} {size}x{size} puzzle found in {max_tries} tries")
+
+
+# --------------------------------------------------------------------------- symmetries
+
+
+@dataclass(frozen=True)
+class SudokuSymmetry:
+    """A validity-preserving transform: relabel digits, optionally transpose, permute rows and columns.
+
+    ``cell_perm[k]`` is the source cell (flat index) of output cell k; ``digit_map[d]`` the new digit
+    for digit d (``digit_map[0] == 0`` keeps blanks blank).
+    """
+
+    digit_map: np.ndarray
+    cell_perm: np.ndarray
+
+    def apply(self, grid: np.ndarray) -> np.ndarray:
+        grid = np.asarray(grid)
+        return self.digit_map[grid.reshape(*grid.shape[:-2], -1)[..., self.cell_perm]].reshape(grid.shape)
+
+    def inverse(self) -> SudokuSymmetry:
+        return SudokuSymmetry(digit_map=np.argsort(self.digit_map).astype(self.digit_map.dtype),
+                              cell_perm=np.argsort(self.cell_perm))
+
+
+def random_symmetry(size: int, rng: np.random.Generator) -> SudokuSymmetry:
+    """The augmentation of the HRM reference: digit permutation, transpose (p=0.5, square boxes only),
+    band and row-in-band permutation, stack and column-in-stack permutation."""
+    shape = shape_for_size(size)
+    n = shape.n
+    digit_map = np.concatenate([[0], rng.permutation(n) + 1]).astype(np.int8)
+    bands = rng.permutation(n // shape.box_rows)
+    row_order = np.concatenate([b * shape.box_rows + rng.permutation(shape.box_rows) for b in bands])
+    stacks = rng.permutation(n // shape.box_cols)
+    col_order = np.concatenate([s * shape.box_cols + rng.permutation(shape.box_cols) for s in stacks])
+    index = np.arange(n * n).reshape(n, n)
+    # Transposing maps boxes to boxes only when they are square.
+    if shape.box_rows == shape.box_cols and rng.random() < 0.5:
+        index = index.T
+    cell_perm = index[row_order][:, col_order].ravel()
+    return SudokuSymmetry(digit_map=digit_map, cell_perm=cell_perm)

@@ -1,0 +1,131 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hrmkit.puzzles import sudoku as S
+
+INKALA = "8..........36......7..9.2...5...7.......457.....1...3...1....68..85...1..9....4.."
+INKALA_SOLUTION = "812753649943682175675491283154237896369845721287169534521974368438526917796318452"
+EASY = "53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79"
+
+
+def test_parse_and_format_round_trip():
+    grid = S.parse(INKALA)
+    assert grid.shape == (9, 9) and grid[0, 0] == 8 and grid[0, 1] == 0
+    assert S.to_string(grid) == INKALA
+    assert S.to_string(S.parse(S.format_grid(grid))) == INKALA
+    assert S.to_string(S.parse(INKALA.replace(".", "0"))) == INKALA
+
+
+@pytest.mark.parametrize("text, message", [
+    (INKALA[:-1], "expected 81 cells (or 16 or 36), got 80"),
+    (INKALA[:-1] + "x", "invalid character 'x' at cell 81"),
+    ("1" * 16 + ".", "expected 81 cells (or 16 or 36), got 17"),
+    ("5" + "." * 15, None),
+])
+def test_parse_errors_name_the_fault(text, message):
+    if message is None:
+        with pytest.raises(S.SudokuError, match="out of range 1..4"):
+            S.parse(text)
+    else:
+        with pytest.raises(S.SudokuError) as e:
+            S.parse(text)
+        assert str(e.value) == message
+
+
+def test_validation_names_the_broken_rule():
+    grid = np.zeros((9, 9), dtype=np.int8)
+    grid[2, 0] = grid[2, 8] = 7
+    assert S.conflicts(grid) == ["row 3 has two 7s"]
+    with pytest.raises(S.SudokuError, match="^row 3 has two 7s$"):
+        S.validate(grid)
+    grid = np.zeros((9, 9), dtype=np.int8)
+    grid[0, 4] = grid[8, 4] = 2
+    assert S.conflicts(grid) == ["column 5 has two 2s"]
+    grid = np.zeros((9, 9), dtype=np.int8)
+    grid[3, 3] = grid[5, 5] = grid[4, 4] = 9
+    assert S.conflicts(grid) == ["box 5 has three 9s"]
+    S.validate(S.parse(EASY))
+
+
+def test_solver_on_known_puzzles():
+    result = S.solve(S.parse(INKALA))
+    assert result.count == 1 and S.to_string(result.solutions[0]) == INKALA_SOLUTION
+    assert result.backtracks > 100  # a famously hard puzzle needs real search
+    easy = S.solve(S.parse(EASY))
+    assert easy.unique and easy.guesses == 0 and easy.backtracks == 0
+    assert S.is_solution_of(easy.solutions[0], S.parse(EASY))
+
+
+def test_solver_counts_zero_and_many_solutions():
+    contradiction = S.parse("11" + "." * 79)
+    assert S.solve(contradiction).count == 0
+    unsat = np.zeros((9, 9), dtype=np.int8)
+    unsat[0, :8] = [1, 2, 3, 4, 5, 6, 7, 8]
+    unsat[1, 8] = 9  # cell (1, 9) can only hold 9, but column 9 has a 9 already
+    assert S.conflicts(unsat) == [] and S.solve(unsat).count == 0
+    empty = np.zeros((9, 9), dtype=np.int8)
+    assert S.solve(empty, limit=2).count == 2
+    # A "deadly rectangle": cells (1,1),(1,2) hold 1,2 and (4,1),(4,2) hold 2,1, so swapping them
+    # gives a second solution once the four are blanked.
+    two = S.parse("123456789456789123789123456214365897365897214897214365531642978642978531978531642")
+    assert list(two[0, :2]) == [1, 2] and list(two[3, :2]) == [2, 1]
+    two[0, :2] = 0
+    two[3, :2] = 0
+    result = S.solve(two, limit=10)
+    assert result.count == 2
+    assert all(S.is_solution_of(sol, two) for sol in result.solutions)
+
+
+@pytest.mark.parametrize("size, difficulty", [(4, "any"), (6, "medium"), (9, "easy"), (9, "hard")])
+def test_generator_gives_unique_puzzles_of_the_asked_difficulty(size, difficulty):
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        puzzle, solution, rating = S.generate(size, rng, difficulty)
+        check = S.solve(puzzle, limit=2)
+        assert check.count == 1 and np.array_equal(check.solutions[0], solution)
+        assert S.is_solution_of(solution, puzzle)
+        if difficulty == "easy":
+            assert rating.guesses == 0
+        if difficulty == "medium":
+            assert rating.guesses >= 1
+        if difficulty == "hard":
+            assert rating.backtracks >= S.DIFFICULTIES["hard"]
+
+
+def test_generator_is_deterministic_for_a_seed():
+    a = S.generate(9, np.random.default_rng(7), "medium")[0]
+    b = S.generate(9, np.random.default_rng(7), "medium")[0]
+    assert np.array_equal(a, b)
+
+
+def test_generator_respects_min_clues():
+    puzzle, _, _ = S.generate(9, np.random.default_rng(3), "any", min_clues=40)
+    assert (puzzle != 0).sum() >= 40
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), size=st.sampled_from([4, 6, 9]))
+def test_symmetries_preserve_validity_and_invert(seed, size):
+    rng = np.random.default_rng(seed)
+    solution = S.solve(np.zeros((size, size), dtype=np.int8), limit=1, rng=rng).solutions[0]
+    puzzle = solution.copy()
+    puzzle[rng.random((size, size)) < 0.5] = 0
+    sym = S.random_symmetry(size, rng)
+    new_puzzle, new_solution = sym.apply(puzzle), sym.apply(solution)
+    assert S.conflicts(new_solution) == []
+    assert S.is_solution_of(new_solution, new_puzzle)
+    assert (new_puzzle == 0).sum() == (puzzle == 0).sum()
+    inverse = sym.inverse()
+    assert np.array_equal(inverse.apply(new_puzzle), puzzle)
+    assert np.array_equal(inverse.apply(new_solution), solution)
+
+
+def test_symmetries_use_transpose_only_for_square_boxes():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        sym = S.random_symmetry(6, rng)
+        index = sym.cell_perm.reshape(6, 6)
+        # Without transpose every output row takes all its cells from one input row.
+        assert all(len(set(index[r] // 6)) == 1 for r in range(6))
