@@ -78,6 +78,110 @@ def _cmd_data_check(args: argparse.Namespace) -> None:
     print(f"{args.dir}: ok ({counts} examples; hash, labels and train/test separation verified)")
 
 
+# --------------------------------------------------------------------------- train, eval, solve, demo
+
+
+def _print_eval(metrics: dict, exact_by_step: list[float]) -> None:
+    print(f"exact accuracy {metrics['exact_accuracy']:.4f}   token accuracy {metrics['accuracy']:.4f}   "
+          f"mean ACT steps {metrics['steps']:.2f}   examples {int(metrics['count'])}")
+    curve = "  ".join(f"{i + 1}:{v:.3f}" for i, v in enumerate(exact_by_step))
+    print(f"exact accuracy after each segment: {curve}")
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from hrmkit import checkpoint
+    from hrmkit.config import make_train_config
+    from hrmkit.train import Trainer
+    from hrmkit.viz import plot_run
+
+    if args.resume:
+        if args.config or args.overrides:
+            raise HrmError("--resume continues a run with its saved config; give no CONFIG or overrides")
+        cfg, _ = checkpoint.read_config(args.resume)
+        trainer = Trainer(cfg, run_dir=args.resume, resume=True, progress=not args.quiet)
+    else:
+        if not args.config:
+            raise HrmError("give a CONFIG (a preset name or a .yaml file) or --resume RUN_DIR")
+        cfg = make_train_config(args.config, args.overrides)
+        trainer = Trainer(cfg, run_dir=args.run_dir, progress=not args.quiet)
+    if trainer.rt.is_main:
+        n_params = sum(p.numel() for p in trainer.model.parameters())
+        print(f"run {trainer.run_dir}: {cfg.arch.name} with {n_params:,} parameters on {trainer.rt.device}"
+              f"{f' x{trainer.rt.world_size}' if trainer.rt.distributed else ''}, {trainer.total_steps} steps"
+              f"{f' (resuming at {trainer.step})' if args.resume else ''}")
+    summary = trainer.fit(max_steps=args.max_steps)
+    trainer.close()
+    if trainer.rt.is_main:
+        if summary["eval"]:
+            print(f"step {summary['step']}: eval exact accuracy {summary['eval']['exact_accuracy']:.4f}, "
+                  f"token accuracy {summary['eval']['accuracy']:.4f}")
+        plot = plot_run(trainer.run_dir)
+        print(f"checkpoints in {trainer.run_dir / 'checkpoints'}; curves in {plot}")
+
+
+def _cmd_eval(args: argparse.Namespace) -> None:
+    import json
+
+    from hrmkit import checkpoint
+    from hrmkit.data.format import load_dataset
+    from hrmkit.evaluate import evaluate
+    from hrmkit.solve import from_pretrained
+    from hrmkit.train import select_device
+
+    device = select_device(args.device)
+    model, meta = from_pretrained(args.checkpoint, device)
+    ds = load_dataset(args.dataset)
+    dm = ds.metadata
+    if (dm.seq_len, dm.vocab_size) != (meta.seq_len, meta.vocab_size):
+        raise HrmError(f"{args.dataset} (seq_len {dm.seq_len}, vocab {dm.vocab_size}) does not fit this model "
+                       f"(seq_len {meta.seq_len}, vocab {meta.vocab_size})")
+    cfg, _ = checkpoint.read_config(args.checkpoint)
+    result = evaluate(model, ds[args.split], dm, args.batch_size, device, steps=args.steps, max_examples=args.max_examples,
+                      loss_type=cfg.arch.loss_type, progress=not args.quiet)
+    _print_eval(result.metrics, result.exact_by_step)
+    ckpt = checkpoint.resolve(args.checkpoint)
+    out = args.out or str(ckpt / f"eval-{ds.path.name}-{args.split}.json")
+    report = {"checkpoint": str(ckpt), "dataset": str(ds.path), "split": args.split, "steps": args.steps or cfg.arch.halt_max_steps,
+              **result.metrics, "exact_by_step": result.exact_by_step}
+    with open(out, "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"report: {out}")
+
+
+def _cmd_solve(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from hrmkit.data.format import load_dataset
+    from hrmkit.solve import format_trace, from_pretrained, solve
+
+    model, meta = from_pretrained(args.checkpoint)
+    if args.dataset is not None:
+        split = load_dataset(args.dataset, verify_hash=False)[args.split]
+        if not 0 <= args.index < split.num_examples:
+            raise HrmError(f"--index must be in 0..{split.num_examples - 1}")
+        puzzle = np.asarray(split.inputs[args.index], dtype=np.int32)
+    elif args.puzzle is not None:
+        puzzle = Path(args.puzzle).read_text() if Path(args.puzzle).is_file() else args.puzzle.replace("\\n", "\n")
+    else:
+        raise HrmError("give a PUZZLE (text or a file) or --dataset DIR --index N")
+    trace = solve(model, meta, puzzle, steps=args.steps)
+    print(format_trace(trace, meta, show_every_step=not args.final_only))
+
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from hrmkit.demo import run_demo
+
+    run_demo(out=args.out, max_steps=args.max_steps, quiet=args.quiet)
+
+
+def _cmd_plot(args: argparse.Namespace) -> None:
+    from hrmkit.viz import plot_run, read_metrics
+
+    if not read_metrics(args.run_dir):
+        raise HrmError(f"{args.run_dir}: no metrics.jsonl to plot")
+    print(plot_run(args.run_dir, args.out))
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -115,6 +219,48 @@ def build_parser() -> argparse.ArgumentParser:
     c = dsub.add_parser("check", help="re-validate every example and the train/test separation")
     c.add_argument("dir")
     c.set_defaults(func=_cmd_data_check)
+
+    t = sub.add_parser("train", help="train a model (DDP when launched by torchrun)")
+    t.add_argument("config", nargs="?", help="a preset (demo, sudoku-extreme-1k, maze-hard-1k, cpu-*) or a .yaml file")
+    t.add_argument("overrides", nargs="*", help="key=value settings, e.g. arch.hidden_size=128 lr=3e-4")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest checkpoint")
+    t.add_argument("--run-dir", help="where to write checkpoints and logs")
+    t.add_argument("--max-steps", type=int, help="stop after this many more steps (a resumable checkpoint is written)")
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("eval", help="evaluate a checkpoint on a dataset split")
+    e.add_argument("checkpoint", help="a checkpoint folder or a run folder")
+    e.add_argument("dataset")
+    e.add_argument("--split", default="test")
+    e.add_argument("--steps", type=int, help="ACT segments to run (test-time compute; default: the model's halt_max_steps)")
+    e.add_argument("--max-examples", type=int)
+    e.add_argument("--batch-size", type=int, default=256)
+    e.add_argument("--device", default="auto")
+    e.add_argument("--out", help="JSON report path (default: inside the checkpoint folder)")
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(func=_cmd_eval)
+
+    v = sub.add_parser("solve", help="solve one puzzle and show the reasoning trace")
+    v.add_argument("checkpoint")
+    v.add_argument("puzzle", nargs="?", help="puzzle text (e.g. an 81-char Sudoku) or a file holding it")
+    v.add_argument("--dataset", help="take the puzzle from this dataset ...")
+    v.add_argument("--split", default="test")
+    v.add_argument("--index", type=int, default=0, help="... at this example index")
+    v.add_argument("--steps", type=int)
+    v.add_argument("--final-only", action="store_true", help="show only the final segment")
+    v.set_defaults(func=_cmd_solve)
+
+    d = sub.add_parser("demo", help="build a small dataset, train a small HRM on CPU, evaluate, solve a held-out puzzle")
+    d.add_argument("--out", default="runs/demo")
+    d.add_argument("--max-steps", type=int, help="stop training early (for a quick look)")
+    d.add_argument("--quiet", action="store_true")
+    d.set_defaults(func=_cmd_demo)
+
+    pl = sub.add_parser("plot", help="plot a run's training curves to PNG")
+    pl.add_argument("run_dir")
+    pl.add_argument("--out")
+    pl.set_defaults(func=_cmd_plot)
     return parser
 
 

@@ -59,7 +59,7 @@ BuildConfig = SudokuBuild | MazeBuild
 
 # A small CPU suite for fast experiments, and the paper-scale sets, buildable by name.
 PRESETS: dict[str, dict[str, Any]] = {
-    "sudoku-4x4": dict(task="sudoku", size=4, train=1000, test=200, num_aug=8, difficulty="any"),
+    "sudoku-4x4": dict(task="sudoku", size=4, train=1000, test=200, num_aug=8, difficulty="any", min_clues=6),
     "sudoku-6x6": dict(task="sudoku", size=6, train=2000, test=500, num_aug=16, difficulty="any"),
     "sudoku-9x9-easy": dict(task="sudoku", size=9, train=1000, test=500, num_aug=16, difficulty="easy"),
     "sudoku-extreme-1k": dict(task="sudoku", size=9, train=1000, test=1000, num_aug=1000, difficulty="extreme"),

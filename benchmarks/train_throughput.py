@@ -1,0 +1,195 @@
+"""Training throughput and peak memory: hrmkit's Trainer step vs. the same math as a bare PyTorch loop.
+
+One training step = one ACT segment for the batch (forward, the Q-target forward, backward,
+AdamATan2 + sign-SGD). Each configuration runs in its own process so peak RSS is its own.
+Prints one JSON object.
+
+    python benchmarks/train_throughput.py                 # 27M @ seq 81 and a small config, fp32 and bf16
+    python benchmarks/train_throughput.py --quick         # small config only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+CONFIGS = {
+    "27M": dict(hidden_size=512, num_heads=8, H_layers=4, L_layers=4, expansion=4.0, seq_side=9, batch=16, steps=3),
+    "small": dict(hidden_size=128, num_heads=4, H_layers=2, L_layers=2, expansion=4.0, seq_side=9, batch=64, steps=15),
+}
+
+
+def _make_dataset(path: str, side: int) -> None:
+    import numpy as np
+
+    from hrmkit.data.format import DatasetMetadata, SplitArrays, write_dataset
+
+    rng = np.random.default_rng(0)
+    n = 512
+    seq = side * side
+    arrays = SplitArrays(inputs=rng.integers(1, 11, (n, seq)), labels=rng.integers(2, 11, (n, seq)),
+                         puzzle_identifiers=np.zeros(n, dtype=np.int32), puzzle_indices=np.arange(n + 1),
+                         group_indices=np.arange(n + 1))
+    meta = DatasetMetadata(format_version=1, task="sudoku", seq_len=seq, vocab_size=11, num_puzzle_identifiers=1,
+                           grid_shape=(side, side), tokens=[str(i) for i in range(11)], splits={})
+    write_dataset(path, meta, {"train": arrays, "test": arrays}, overwrite=True)
+
+
+def _hrmkit_rate(name: str, dtype: str, data: str) -> float:
+    from hrmkit.config import ArchConfig, TrainConfig
+    from hrmkit.train import Trainer
+
+    c = CONFIGS[name]
+    arch = ArchConfig(hidden_size=c["hidden_size"], num_heads=c["num_heads"], H_layers=c["H_layers"], L_layers=c["L_layers"],
+                      expansion=c["expansion"], forward_dtype=dtype, halt_max_steps=16)
+    cfg = TrainConfig(data_path=data, arch=arch, global_batch_size=c["batch"], epochs=1000, eval_interval=None,
+                      run_dir=tempfile.mkdtemp(), tensorboard=False, lr_warmup_steps=10)
+    trainer = Trainer(cfg, progress=False)
+    trainer.train_step()
+    start = time.perf_counter()
+    for _ in range(c["steps"]):
+        trainer.train_step()
+    return c["batch"] * c["steps"] / (time.perf_counter() - start)
+
+
+def _bare_rate(name: str, dtype: str) -> float:
+    """The same math with plain tensors: no carry objects, sampler, metrics or modules."""
+    import torch
+    import torch.nn.functional as F
+
+    c = CONFIGS[name]
+    torch.manual_seed(0)
+    d, H, B = c["hidden_size"], c["num_heads"], c["batch"]
+    L = c["seq_side"] ** 2 + 1
+    fdt = torch.bfloat16 if dtype == "bfloat16" else torch.float32
+    inter = -(-round(c["expansion"] * d * 2 / 3) // 256) * 256
+
+    def w(o, i):
+        return (torch.randn(o, i) / math.sqrt(i)).requires_grad_(True)
+
+    layers = [[w(3 * d, d), w(d, d), w(2 * inter, d), w(d, inter)] for _ in range(c["H_layers"] + c["L_layers"])]
+    emb, head, qw = w(11, d), w(11, d), torch.zeros(2, d, requires_grad=True)
+    qb = torch.full((2,), -5.0, requires_grad=True)
+    puzzle = torch.zeros(1, d, requires_grad=True)
+    params = [p for layer in layers for p in layer] + [emb, head, qw, qb]
+    state = {id(p): (torch.zeros_like(p), torch.zeros_like(p)) for p in params}
+    inv = 1.0 / (10000 ** (torch.arange(0, d // H, 2).float() / (d // H)))
+    f = torch.outer(torch.arange(L).float(), inv)
+    cos, sin = torch.cat([f, f], -1).cos()[:, None], torch.cat([f, f], -1).sin()[:, None]
+
+    def rms(x):
+        return (x.float() * torch.rsqrt(x.float().square().mean(-1, keepdim=True) + 1e-5)).to(fdt)
+
+    def rot(x):
+        a, b = x.float().chunk(2, -1)
+        return (x.float() * cos + torch.cat([-b, a], -1) * sin).to(fdt)
+
+    def block(h, ws):
+        qkv, o, gu, dn = (p.to(fdt) for p in ws)
+        q, k, v = F.linear(h, qkv).view(B, L, 3, H, d // H).unbind(2)
+        a = F.scaled_dot_product_attention(rot(q).transpose(1, 2), rot(k).transpose(1, 2), v.transpose(1, 2))
+        h = rms(h + F.linear(a.transpose(1, 2).reshape(B, L, d), o))
+        g, u = F.linear(h, gu).chunk(2, -1)
+        return rms(h + F.linear(F.silu(g) * u, dn))
+
+    def module(z, inj, ws):
+        z = z + inj
+        for layer in ws:
+            z = block(z, layer)
+        return z
+
+    Hl, Ll = layers[: c["H_layers"]], layers[c["H_layers"]:]
+
+    def segment(zH, zL, x):
+        with torch.no_grad():
+            for i in range(2):
+                for j in range(2):
+                    if (i, j) != (1, 1):
+                        zL = module(zL, zH + x, Ll)
+                if i == 0:
+                    zH = module(zH, zL, Hl)
+        zL = module(zL, zH + x, Ll)
+        zH = module(zH, zL, Hl)
+        q = F.linear(zH[:, 0], qw.to(fdt), qb.to(fdt)).float()
+        return zH, zL, F.linear(zH, head.to(fdt))[:, 1:], q
+
+    tokens = torch.randint(1, 11, (B, L - 1))
+    labels = torch.randint(2, 11, (B, L - 1))
+    zH = torch.randn(B, L, d).to(fdt)
+    zL = torch.randn(B, L, d).to(fdt)
+
+    def step(t, zH, zL):
+        x = torch.cat([puzzle.expand(B, 1, d), F.embedding(tokens, emb)], 1).to(fdt) * math.sqrt(d)
+        zH, zL, logits, q = segment(zH, zL, x)
+        with torch.no_grad():
+            _, _, _, q_next = segment(zH.detach(), zL.detach(), x.detach())
+        lg = logits.double()
+        s = torch.where(lg < 0, 1 / (1 - lg + 1e-30), lg + 1)
+        lm = -torch.log(s / s.sum(-1, keepdim=True)).gather(-1, labels[..., None]).squeeze(-1).mean(-1).sum()
+        correct = (logits.argmax(-1) == labels).all(-1).float()
+        loss = lm + 0.5 * (F.binary_cross_entropy_with_logits(q[:, 0], correct, reduction="sum")
+                           + F.binary_cross_entropy_with_logits(q[:, 1], torch.sigmoid(q_next.max(-1).values), reduction="sum"))
+        (loss / B).backward()
+        with torch.no_grad():
+            for p in params:
+                m, v = state[id(p)]
+                p.mul_(1 - 1e-4 * 0.1)
+                m.lerp_(p.grad, 0.1)
+                v.mul_(0.95).addcmul_(p.grad, p.grad, value=0.05)
+                p.add_(torch.atan2(m, v.sqrt() / math.sqrt(1 - 0.95**t)), alpha=-1e-4 / (1 - 0.9**t))
+                p.grad = None
+            puzzle.grad = None
+        return zH.detach(), zL.detach()
+
+    zH, zL = step(1, zH, zL)
+    start = time.perf_counter()
+    for t in range(c["steps"]):
+        zH, zL = step(t + 2, zH, zL)
+    return B * c["steps"] / (time.perf_counter() - start)
+
+
+def _single(name: str, dtype: str, impl: str) -> None:
+    import torch
+
+    torch.set_num_threads(max(torch.get_num_threads(), 1))
+    if impl == "hrmkit":
+        data = tempfile.mkdtemp() + "/ds"
+        _make_dataset(data, CONFIGS[name]["seq_side"])
+        rate = _hrmkit_rate(name, dtype, data)
+    else:
+        rate = _bare_rate(name, dtype)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"examples_per_s": round(rate, 2), "peak_rss_mb": round(peak_mb, 1)}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="small config only")
+    parser.add_argument("--single", nargs=3, metavar=("CONFIG", "DTYPE", "IMPL"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.single:
+        _single(*args.single)
+        return
+    import torch
+
+    results: dict[str, object] = {"device": "cpu", "threads": torch.get_num_threads(), "torch": torch.__version__,
+                                  "note": "examples/s = one ACT segment (fwd + Q-target fwd + bwd + optimizer) per example"}
+    for name in (["small"] if args.quick else ["27M", "small"]):
+        for dtype in ("float32", "bfloat16"):
+            row = {}
+            for impl in ("hrmkit", "bare"):
+                out = subprocess.run([sys.executable, __file__, "--single", name, dtype, impl], capture_output=True, text=True, check=True)
+                row[impl] = json.loads(out.stdout.strip().splitlines()[-1])
+            row["overhead_pct"] = round(100 * (row["bare"]["examples_per_s"] / row["hrmkit"]["examples_per_s"] - 1), 1)
+            results[f"{name}_seq81_{dtype}"] = row
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

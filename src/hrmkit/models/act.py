@@ -1,0 +1,86 @@
+"""The ACT outer loop shared by every core: a carry across segments, slot refill, Q-learned halting.
+
+One ``forward(carry, batch)`` is one *segment* for every slot of the batch (deep supervision: the
+caller computes the loss and takes an optimizer step after each). As in the reference:
+- slots that halted at the previous segment restart from the initial states with the example that
+  ``batch`` holds in that slot; the other slots go on with their current example;
+- training halts a slot when q_halt > q_continue, never before a randomly drawn minimum step (with
+  probability ``halt_exploration_prob``), and always at ``halt_max_steps``;
+- the Q-continue target comes from one more (no-grad) segment from the new state:
+  sigmoid(q_halt_next if last step else max(q_halt_next, q_continue_next));
+- evaluation never halts early: every slot runs ``halt_max_steps`` segments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class ACTCarry:
+    state: tuple[torch.Tensor, ...]  # the core's recurrent state (z_H, z_L for HRM)
+    steps: torch.Tensor  # int32 [B]: segments run on the current example
+    halted: torch.Tensor  # bool [B]
+    data: dict[str, torch.Tensor]  # the example each slot works on
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        out = {f"state.{i}": s for i, s in enumerate(self.state)}
+        out.update({"steps": self.steps, "halted": self.halted})
+        out.update({f"data.{k}": v for k, v in self.data.items()})
+        return out
+
+    @staticmethod
+    def from_tensors(tensors: dict[str, torch.Tensor]) -> ACTCarry:
+        n_state = sum(1 for k in tensors if k.startswith("state."))
+        return ACTCarry(
+            state=tuple(tensors[f"state.{i}"] for i in range(n_state)),
+            steps=tensors["steps"], halted=tensors["halted"],
+            data={k.removeprefix("data."): v for k, v in tensors.items() if k.startswith("data.")},
+        )
+
+
+class ACTModel(nn.Module):
+    def __init__(self, core: nn.Module, halt_max_steps: int, halt_exploration_prob: float):
+        super().__init__()
+        self.core = core
+        self.halt_max_steps = halt_max_steps
+        self.halt_exploration_prob = halt_exploration_prob
+
+    def initial_carry(self, batch: dict[str, torch.Tensor]) -> ACTCarry:
+        B = batch["inputs"].shape[0]
+        device = batch["inputs"].device
+        return ACTCarry(
+            state=self.core.empty_state(B, device),
+            steps=torch.zeros(B, dtype=torch.int32, device=device),
+            halted=torch.ones(B, dtype=torch.bool, device=device),  # everything resets on the first call
+            data={k: torch.empty_like(v) for k, v in batch.items()},
+        )
+
+    def forward(self, carry: ACTCarry, batch: dict[str, torch.Tensor]) -> tuple[ACTCarry, dict[str, torch.Tensor]]:
+        halted = carry.halted
+        state = self.core.reset_state(carry.state, halted)
+        steps = torch.where(halted, torch.zeros_like(carry.steps), carry.steps)
+        data = {k: torch.where(halted.view(-1, *([1] * (v.ndim - 1))), batch[k], v) for k, v in carry.data.items()}
+
+        x = self.core.embed(data["inputs"], data["puzzle_identifiers"])
+        state, logits, q_halt, q_continue = self.core(state, x)
+        outputs = {"logits": logits, "q_halt_logits": q_halt, "q_continue_logits": q_continue}
+
+        with torch.no_grad():
+            steps = steps + 1
+            is_last = steps >= self.halt_max_steps
+            halted = is_last
+            if self.training and self.halt_max_steps > 1:
+                halted = halted | (q_halt > q_continue)
+                # Exploration: some slots must run at least a random number of segments.
+                explore = torch.rand_like(q_halt) < self.halt_exploration_prob
+                min_halt = explore * torch.randint_like(steps, low=2, high=self.halt_max_steps + 1)
+                halted = halted & (steps >= min_halt)
+                # Q-continue target: bootstrap from one more segment (no replay buffer, no target net).
+                _, _, next_halt, next_continue = self.core(state, x.detach())
+                outputs["target_q_continue"] = torch.sigmoid(
+                    torch.where(is_last, next_halt, torch.maximum(next_halt, next_continue)))
+        return ACTCarry(state=state, steps=steps, halted=halted, data=data), outputs

@@ -1,0 +1,51 @@
+"""Plots a person would rather look at than read: training curves and the test-time compute curve."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display needed
+import matplotlib.pyplot as plt
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
+    """Loss, train/eval exact accuracy over steps, and eval exact accuracy per ACT segment."""
+    rows = read_metrics(run_dir)
+    train = [r for r in rows if r["split"] == "train"]
+    evals = [r for r in rows if r["split"] == "eval"]
+    out = Path(out or Path(run_dir) / "curves.png")
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    if train:
+        axes[0].plot([r["step"] for r in train], [r["loss"] for r in train], label="train loss")
+        axes[0].set_yscale("log")
+        axes[1].plot([r["step"] for r in train], [r.get("exact_accuracy", 0) for r in train], label="train exact")
+        axes[1].plot([r["step"] for r in train], [r.get("accuracy", 0) for r in train], label="train token acc", alpha=0.6)
+    if evals:
+        axes[1].plot([r["step"] for r in evals], [r["exact_accuracy"] for r in evals], "o-", label="eval exact")
+        last = evals[-1]
+        per_step = [last[k] for k in sorted((k for k in last if k.startswith("exact_at_step_")), key=lambda k: int(k.rsplit("_", 1)[1]))]
+        axes[2].plot(range(1, len(per_step) + 1), per_step, "o-")
+    axes[0].set(title="loss", xlabel="optimizer step")
+    axes[1].set(title="accuracy", xlabel="optimizer step", ylim=(0, 1.02))
+    axes[2].set(title="eval exact accuracy by ACT segment (last eval)", xlabel="segments run", ylim=(0, 1.02))
+    for ax in axes[:2]:
+        ax.legend()
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    tmp.replace(out)
+    return out

@@ -1,0 +1,131 @@
+import math
+
+import pytest
+import torch
+
+from hrmkit.config import ConfigError, TrainConfig, apply_overrides, make_train_config, preset_names
+from hrmkit.models.layers import SparsePuzzleEmbedding
+from hrmkit.models.losses import IGNORE_LABEL_ID, act_loss, softmax_cross_entropy, stablemax_cross_entropy
+from hrmkit.optim import AdamATan2, SignSGDSparse, lr_at
+
+
+def test_stablemax_against_hand_values():
+    logits = torch.tensor([[[0.0, 1.0, -1.0]]])
+    # s = [1, 2, 1/2]; sum 3.5
+    loss = stablemax_cross_entropy(logits, torch.tensor([[1]]))
+    assert loss.dtype == torch.float64
+    assert math.isclose(loss.item(), -math.log(2 / 3.5), rel_tol=1e-12)
+    assert stablemax_cross_entropy(logits, torch.tensor([[IGNORE_LABEL_ID]])).item() == 0.0
+    sm = softmax_cross_entropy(logits, torch.tensor([[2]]))
+    assert math.isclose(sm.item(), -math.log(math.exp(-1) / (1 + math.e + math.exp(-1))), rel_tol=1e-6)
+
+
+def test_act_loss_normalises_per_sequence_and_weights_q_losses():
+    logits = torch.zeros(2, 3, 4)
+    logits[0, :, 1] = 5.0  # row 0 predicts 1 everywhere
+    labels = torch.tensor([[1, 1, IGNORE_LABEL_ID], [2, 3, 1]])
+    outputs = {"logits": logits, "q_halt_logits": torch.tensor([0.5, -0.5]), "q_continue_logits": torch.tensor([0.0, 0.0]),
+               "target_q_continue": torch.tensor([0.25, 0.75])}
+    total, m = act_loss(outputs, labels, halted=torch.tensor([True, True]), steps=torch.tensor([2, 4]))
+    ce = stablemax_cross_entropy(logits, labels)
+    lm = ce[0].sum() / 2 + ce[1].sum() / 3
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    q_halt = bce(torch.tensor([0.5, -0.5]), torch.tensor([1.0, 0.0]), reduction="sum")
+    q_cont = bce(torch.tensor([0.0, 0.0]), torch.tensor([0.25, 0.75]), reduction="sum")
+    assert torch.allclose(total, lm + 0.5 * (q_halt + q_cont))
+    assert m["count"].item() == 2 and m["exact_accuracy"].item() == 1  # row 0 right, row 1 wrong
+    assert math.isclose(m["accuracy"].item(), 1.0, rel_tol=1e-6)  # row 0: 2/2 right; row 1: zero logits pick token 0, 0/3 right
+    assert m["q_halt_accuracy"].item() == 2 and m["steps"].item() == 6
+    _, m2 = act_loss(outputs, labels, halted=torch.tensor([False, True]), steps=torch.tensor([2, 4]))
+    assert m2["count"].item() == 1 and m2["steps"].item() == 4  # metrics only over halted rows
+
+
+def test_adam_atan2_matches_its_definition():
+    torch.manual_seed(0)
+    p = torch.nn.Parameter(torch.randn(5))
+    ref = p.detach().clone()
+    opt = AdamATan2([p], lr=0.1, betas=(0.9, 0.95), weight_decay=0.5)
+    m = torch.zeros(5)
+    v = torch.zeros(5)
+    for t in range(1, 4):
+        g = torch.randn(5)
+        p.grad = g.clone()
+        opt.step()
+        ref = ref * (1 - 0.1 * 0.5)
+        m = 0.9 * m + 0.1 * g
+        v = 0.95 * v + 0.05 * g * g
+        ref = ref - 0.1 / (1 - 0.9**t) * torch.atan2(m, torch.sqrt(v) / math.sqrt(1 - 0.95**t))
+        assert torch.allclose(p.detach(), ref, atol=1e-6)
+    # bounded update: never more than lr * pi/2 / (1 - b1) away, whatever the gradient's size
+    q = torch.nn.Parameter(torch.zeros(3))
+    q.grad = torch.tensor([1e9, -1e-9, 0.0])
+    AdamATan2([q], lr=0.01).step()
+    assert q.detach().abs().max().item() <= 0.01 / 0.1 * math.pi / 2 + 1e-6
+    assert q[2].item() == 0.0
+
+
+def test_sign_sgd_updates_only_the_touched_rows():
+    emb = SparsePuzzleEmbedding(4, 3, cast_to=torch.float32).train()
+    with torch.no_grad():
+        emb.weights.fill_(1.0)
+    out = emb(torch.tensor([1, 1, 3]))
+    (out * torch.tensor([[1.0, -1.0, 0.0], [1.0, 0.0, 0.0], [-2.0, 0.0, 0.0]])).sum().backward()
+    opt = SignSGDSparse([emb], lr=0.1, weight_decay=0.5)
+    opt.step()
+    w = emb.weights
+    assert torch.equal(w[0], torch.ones(3)) and torch.equal(w[2], torch.ones(3))
+    # row 1 summed gradient (2, -1, 0): p (1 - 0.05) - 0.1 sign(g)
+    assert torch.allclose(w[1], torch.tensor([0.95 - 0.1, 0.95 + 0.1, 0.95]))
+    assert torch.allclose(w[3], torch.tensor([0.95 + 0.1, 0.95, 0.95]))
+    opt.zero_grad()
+    assert emb.local_weights is None
+    emb.eval()
+    assert torch.equal(emb(torch.tensor([1])), w[1:2])
+
+
+def test_lr_schedule():
+    assert lr_at(1, 1.0, 10, 100, 1.0) == pytest.approx(0.1)
+    assert lr_at(10, 1.0, 10, 100, 1.0) == 1.0 and lr_at(90, 1.0, 10, 100, 1.0) == 1.0  # min ratio 1: constant
+    assert lr_at(10, 1.0, 10, 110, 0.1) == pytest.approx(1.0)
+    assert lr_at(60, 1.0, 10, 110, 0.1) == pytest.approx(0.55)
+    assert lr_at(110, 1.0, 10, 110, 0.1) == pytest.approx(0.1)
+
+
+def test_config_round_trip_and_overrides(tmp_path):
+    cfg = make_train_config("demo", ["arch.hidden_size=64", "lr=3e-4", "eval_interval=null", "compile=true"])
+    assert cfg.arch.hidden_size == 64 and cfg.lr == 3e-4 and cfg.eval_interval is None and cfg.compile
+    assert TrainConfig.model_validate_json(cfg.model_dump_json()) == cfg
+    path = tmp_path / "c.yaml"
+    import yaml
+    path.write_text(yaml.safe_dump(cfg.model_dump()))
+    assert make_train_config(str(path)) == cfg
+    assert {"demo", "sudoku-extreme-1k", "maze-hard-1k"} <= set(preset_names())
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["arch.hiden_size=3"], "unknown setting 'arch.hiden_size'"),
+    (["lr=fast"], "lr: Input should be a valid number"),
+    (["lr"], "not of the form key=value"),
+    (["arch.name=gpt"], "arch.name: Input should be 'hrm'"),
+])
+def test_config_errors_are_one_line(overrides, message):
+    with pytest.raises(ConfigError) as e:
+        make_train_config("demo", overrides)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_unknown_preset():
+    with pytest.raises(ConfigError, match="unknown config 'nope'"):
+        make_train_config("nope")
+    with pytest.raises(ConfigError, match="no such config file"):
+        make_train_config("missing.yaml")
+
+
+def test_paper_presets_hold_the_published_hyperparameters():
+    s = make_train_config("sudoku-extreme-1k")
+    assert (s.global_batch_size, s.epochs, s.eval_interval, s.lr, s.puzzle_emb_lr, s.weight_decay, s.puzzle_emb_weight_decay) == \
+        (768, 20000, 2000, 1e-4, 1e-4, 1.0, 1.0)
+    assert s.arch == type(s.arch)()  # the 27M default architecture
+    m = make_train_config("maze-hard-1k")
+    assert (m.global_batch_size, m.epochs, m.lr, m.weight_decay) == (768, 20000, 1e-4, 1.0)
+    assert apply_overrides({"a": {"b": 1}}, ["a.c=2"]) == {"a": {"b": 1, "c": 2}}

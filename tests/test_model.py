@@ -1,0 +1,184 @@
+import math
+
+import pytest
+import torch
+
+from hrmkit.config import ArchConfig
+from hrmkit.models import build_model
+from hrmkit.models.layers import _truncated_std, swiglu_width, trunc_normal_
+from tests.conftest import fake_meta, tiny_arch
+
+
+def batch(B=3, seq_len=16, vocab=6, num_ids=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "inputs": torch.randint(1, vocab, (B, seq_len), generator=g, dtype=torch.int32),
+        "labels": torch.randint(2, vocab, (B, seq_len), generator=g, dtype=torch.int32),
+        "puzzle_identifiers": torch.randint(0, num_ids, (B,), generator=g, dtype=torch.int32),
+    }
+
+
+def test_paper_27m_parameter_count():
+    model = build_model(ArchConfig(), fake_meta(vocab_size=11, seq_len=81, num_ids=1))
+    assert sum(p.numel() for p in model.parameters()) == 27_275_266  # Sudoku, HRM paper / reference log
+    core = model.core
+    assert swiglu_width(512, 4) == 1536
+    assert core.puzzle_emb_len == 1 and core.total_len == 82
+    assert sum(p.numel() for p in build_model(ArchConfig(), fake_meta(vocab_size=6, seq_len=900)).parameters()) == 27_270_146
+
+
+def test_shapes_and_initial_q(meta):
+    torch.manual_seed(0)
+    model = build_model(tiny_arch(), meta)
+    b = batch()
+    carry = model.initial_carry(b)
+    assert carry.halted.all()
+    carry, out = model(carry, b)
+    assert out["logits"].shape == (3, 16, 6)
+    assert out["q_halt_logits"].shape == (3,) and out["q_continue_logits"].shape == (3,)
+    assert torch.allclose(out["q_halt_logits"], torch.full((3,), -5.0))  # q head: weight 0, bias -5
+    assert carry.state[0].shape == (3, 17, 32)  # one puzzle-embedding prefix position
+    assert not carry.state[0].requires_grad and not carry.state[1].requires_grad
+
+
+def test_truncated_normal_has_the_requested_std():
+    t = trunc_normal_(torch.empty(200_000), std=0.5)
+    assert abs(t.std().item() - 0.5) < 0.005
+    assert t.abs().max().item() <= 2 * 0.5 / _truncated_std(-2, 2) + 1e-6
+    assert math.isclose(_truncated_std(-2, 2), 0.8796, abs_tol=1e-4)
+
+
+def test_gradient_flows_only_through_the_last_step(meta):
+    """The 1-step gradient: the initial state gets no gradient, and the gradient w.r.t. the input
+    embedding equals that of a model whose earlier cycles are replaced by detached constants."""
+    torch.manual_seed(0)
+    model = build_model(tiny_arch(H_cycles=3, L_cycles=3), meta)
+    core = model.core
+    b = batch()
+    x = core.embed(b["inputs"], b["puzzle_identifiers"]).detach().requires_grad_(True)
+    z_H = core.H_init.expand(3, 17, 32).clone().requires_grad_(True)
+    z_L = core.L_init.expand(3, 17, 32).clone().requires_grad_(True)
+    (_, logits, _q_halt, _) = core((z_H, z_L), x)
+    logits.sum().backward()
+    assert z_H.grad is None and z_L.grad is None  # nothing reaches the initial states
+    grad_model = x.grad.clone()
+
+    # The same computation by hand: run the no-grad part, then the last L and H calls.
+    x2 = x.detach().clone().requires_grad_(True)
+    rope = core.rotary()
+    with torch.no_grad():
+        h, l = z_H.detach(), z_L.detach()
+        for i in range(3):
+            for j in range(3):
+                if (i, j) != (2, 2):
+                    l = core.L_level(l, h + x2, rope)
+            if i != 2:
+                h = core.H_level(h, l, rope)
+    l = core.L_level(l, h + x2, rope)
+    h = core.H_level(h, l, rope)
+    core.lm_head(h)[:, 1:].sum().backward()
+    assert torch.allclose(grad_model, x2.grad, atol=1e-6)
+
+
+def _saved_bytes(model, b) -> int:
+    total = 0
+
+    def pack(t):
+        nonlocal total
+        total += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        carry = model.initial_carry(b)
+        carry, _out = model(carry, b)
+    return total
+
+
+def test_memory_for_backward_does_not_grow_with_cycles(meta):
+    b = batch()
+    model_small = build_model(tiny_arch(H_cycles=1, L_cycles=1), meta).eval()
+    model_deep = build_model(tiny_arch(H_cycles=4, L_cycles=6), meta).eval()
+    small, deep = _saved_bytes(model_small, b), _saved_bytes(model_deep, b)
+    assert small > 0 and deep == small
+
+
+def test_act_resets_halted_slots_and_keeps_the_others(meta):
+    torch.manual_seed(0)
+    model = build_model(tiny_arch(), meta).eval()
+    b1, b2 = batch(seed=1), batch(seed=2)
+    carry, _ = model(model.initial_carry(b1), b1)
+    assert torch.equal(carry.data["inputs"], b1["inputs"])
+    carry.halted = torch.tensor([True, False, True])
+    old_state = [s.clone() for s in carry.state]
+    new_carry, _ = model(carry, b2)
+    assert torch.equal(new_carry.data["inputs"][0], b2["inputs"][0])
+    assert torch.equal(new_carry.data["inputs"][1], b1["inputs"][1])  # not halted: keeps its example
+    assert torch.equal(new_carry.data["inputs"][2], b2["inputs"][2])
+    assert new_carry.steps.tolist() == [1, 2, 1]
+    # The kept slot continued from its state; a reset slot equals a fresh start on the new example.
+    fresh, _ = model(model.initial_carry(b2), b2)
+    assert torch.allclose(new_carry.state[0][0], fresh.state[0][0], atol=1e-6)
+    assert not torch.allclose(new_carry.state[0][1], old_state[0][1])
+
+
+def test_evaluation_runs_exactly_halt_max_steps(meta):
+    model = build_model(tiny_arch(halt_max_steps=5), meta).eval()
+    with torch.no_grad():
+        model.core.q_head.bias.copy_(torch.tensor([10.0, -10.0]))  # "halt!" - ignored at evaluation
+        b = batch()
+        carry = model.initial_carry(b)
+        calls = 0
+        while True:
+            carry, out = model(carry, b)
+            calls += 1
+            if carry.halted.all():
+                break
+    assert calls == 5 and carry.steps.tolist() == [5, 5, 5]
+    assert "target_q_continue" not in out
+
+
+def test_training_halts_on_q_and_computes_the_continue_target(meta):
+    model = build_model(tiny_arch(halt_exploration_prob=0.0), meta).train()
+    b = batch()
+    with torch.no_grad():
+        model.core.q_head.bias.copy_(torch.tensor([3.0, -3.0]))
+    carry, out = model(model.initial_carry(b), b)
+    assert carry.halted.all() and carry.steps.tolist() == [1, 1, 1]
+    # target = sigmoid(max(next q_halt, next q_continue)) = sigmoid(3) with a zero q-head weight
+    assert torch.allclose(out["target_q_continue"], torch.sigmoid(torch.tensor(3.0)).expand(3))
+    with torch.no_grad():
+        model.core.q_head.bias.copy_(torch.tensor([-3.0, 3.0]))
+    carry = model.initial_carry(b)
+    for _ in range(4):
+        carry, out = model(carry, b)
+    assert carry.halted.all() and carry.steps.tolist() == [4, 4, 4]  # forced halt at halt_max_steps
+    # at the last step the target is sigmoid(next q_halt) alone
+    assert torch.allclose(out["target_q_continue"], torch.sigmoid(torch.tensor(-3.0)).expand(3))
+
+
+def test_exploration_delays_halting(meta):
+    torch.manual_seed(0)
+    model = build_model(tiny_arch(halt_exploration_prob=1.0, halt_max_steps=8), meta).train()
+    b = batch(B=64, seed=3)
+    b["puzzle_identifiers"].zero_()
+    with torch.no_grad():
+        model.core.q_head.bias.copy_(torch.tensor([3.0, -3.0]))
+    carry, _ = model(model.initial_carry(b), b)
+    assert not carry.halted.any()  # every slot drew a minimum of at least 2 steps
+
+
+def test_learned_positions_and_bfloat16_run(meta):
+    model = build_model(tiny_arch(pos_encodings="learned", forward_dtype="bfloat16", puzzle_emb_ndim=0), meta)
+    b = batch()
+    carry, out = model(model.initial_carry(b), b)
+    assert out["logits"].dtype == torch.bfloat16 and carry.state[0].shape == (3, 16, 32)
+    assert out["q_halt_logits"].dtype == torch.float32
+
+
+@pytest.mark.parametrize("ndim", [16, 32, 48])
+def test_puzzle_embedding_prefix_length(ndim):
+    model = build_model(tiny_arch(puzzle_emb_ndim=ndim), fake_meta())
+    assert model.core.puzzle_emb_len == -(-ndim // 32)
+    b = batch()
+    _carry, out = model(model.initial_carry(b), b)
+    assert out["logits"].shape == (3, 16, 6)

@@ -1,0 +1,123 @@
+"""Training loop, checkpoints and exact resume, evaluation and solving through the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from hrmkit import checkpoint
+from hrmkit.cli import main
+from hrmkit.config import ArchConfig, TrainConfig
+from hrmkit.data import build as B
+from hrmkit.errors import HrmError
+from hrmkit.solve import check_answer, format_trace, from_pretrained, solve
+from hrmkit.train import Trainer
+
+
+@pytest.fixture(scope="module")
+def data4(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data") / "s4"
+    B.build(B.make_config("sudoku-4x4", train=200, test=40, num_aug=2), out, workers=1, progress=False)
+    return out
+
+
+def small_cfg(data, run_dir, **overrides) -> TrainConfig:
+    arch = ArchConfig(hidden_size=32, num_heads=2, H_layers=1, L_layers=1, H_cycles=2, L_cycles=2, halt_max_steps=3,
+                      puzzle_emb_ndim=32, expansion=2.0)
+    values = dict(data_path=str(data), arch=arch, global_batch_size=16, epochs=2, eval_interval=1, eval_max_examples=32,
+                  lr=1e-3, lr_warmup_steps=5, lr_min_ratio=0.5, puzzle_emb_lr=1e-2, run_dir=str(run_dir), tensorboard=False, log_every=5)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_resume_is_exact(data4, tmp_path):
+    straight = Trainer(small_cfg(data4, tmp_path / "a"), progress=False)
+    straight.fit(max_steps=14)
+    # The same run stopped after 6 steps (as if killed after its checkpoint), then resumed.
+    first = Trainer(small_cfg(data4, tmp_path / "b"), progress=False)
+    first.fit(max_steps=6)
+    del first
+    resumed = Trainer(small_cfg(data4, tmp_path / "b"), run_dir=tmp_path / "b", resume=True, progress=False)
+    assert resumed.step == 6
+    resumed.fit(max_steps=8)
+    assert resumed.step == 14
+    for (name, p), (_, q) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items()):
+        assert torch.equal(p, q), name
+    for a, b in zip(straight.carry.tensors().values(), resumed.carry.tensors().values()):
+        assert torch.equal(a, b)
+    # The puzzle-embedding table is trained (sign-SGD) and saved with the model.
+    assert resumed.model.core.puzzle_emb.weights.abs().sum() > 0
+
+
+def test_checkpoint_files_and_atomicity(data4, tmp_path):
+    trainer = Trainer(small_cfg(data4, tmp_path / "run"), progress=False)
+    trainer.fit(max_steps=3)
+    ckpt = checkpoint.resolve(tmp_path / "run")
+    assert ckpt.name == "step_3"
+    names = sorted(p.name for p in ckpt.iterdir())
+    assert names == ["carry.safetensors", "config.json", "model.safetensors", "optimizer.safetensors", "rng.safetensors", "state.json"]
+    weights = load_file(str(ckpt / "model.safetensors"))
+    assert "core.puzzle_emb.weights" in weights and "core.H_init" in weights
+    assert not list(ckpt.parent.glob(".*tmp*"))  # no temp folders left behind
+    state = json.loads((ckpt / "state.json").read_text())
+    assert state["step"] == 3 and "sampler" in state
+    with pytest.raises(HrmError, match="already holds a run"):
+        Trainer(small_cfg(data4, tmp_path / "run"), progress=False)
+
+
+def test_metrics_and_tensorboard_logs(data4, tmp_path):
+    trainer = Trainer(small_cfg(data4, tmp_path / "run", tensorboard=True, epochs=1), progress=False)
+    summary = trainer.fit()
+    trainer.close()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    train_rows = [r for r in rows if r["split"] == "train"]
+    eval_rows = [r for r in rows if r["split"] == "eval"]
+    assert train_rows and eval_rows
+    assert {"loss", "accuracy", "exact_accuracy", "q_halt_accuracy", "steps", "lr", "steps_per_s"} <= set(train_rows[0])
+    assert {"exact_at_step_1", "exact_at_step_3"} <= set(eval_rows[-1])
+    assert summary["step"] == trainer.total_steps == int(200 / 16)  # an epoch = one pass over the groups
+    assert list((tmp_path / "run" / "tensorboard").iterdir())
+
+
+def test_cli_train_eval_solve_and_errors(data4, tmp_path, capsys):
+    run = tmp_path / "cli-run"
+    args = ["train", "demo", f"data_path={data4}", "data_preset=null", "arch.hidden_size=32", "arch.num_heads=2",
+            "arch.H_layers=1", "arch.L_layers=1", "global_batch_size=16", "epochs=1", "tensorboard=false", "--run-dir", str(run), "--quiet"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "eval exact accuracy" in out and (run / "curves.png").exists()
+    assert main(["eval", str(run), str(data4), "--steps", "2", "--out", str(tmp_path / "r.json"), "--quiet"]) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["steps"] == 2 and len(report["exact_by_step"]) == 2 and 0 <= report["exact_accuracy"] <= 1
+    assert main(["solve", str(run), "1...", "--steps", "2"]) == 2
+    assert "bad puzzle: expected 81 cells (or 16 or 36), got 4" in capsys.readouterr().err
+    assert main(["solve", str(run), "12..34.........."]) == 0
+    assert "segment 1" in capsys.readouterr().out
+    assert main(["solve", str(run), "--dataset", str(data4), "--index", "3", "--final-only"]) == 0
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0  # already finished: nothing to do, no error
+    for bad, message in [
+        (["train", "demo", "arch.hidden=3"], "unknown setting 'arch.hidden'"),
+        (["train", "demo", "data_path=/nonexistent", "data_preset=null"], "dataset /nonexistent not found"),
+        (["eval", str(tmp_path / "nothing"), str(data4)], "no such checkpoint or run folder"),
+        (["train", "demo", "--resume", str(run)], "give no CONFIG"),
+    ]:
+        assert main(bad) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+
+
+def test_solve_api_trace(data4, tmp_path):
+    trainer = Trainer(small_cfg(data4, tmp_path / "run"), progress=False)
+    trainer.fit(max_steps=2)
+    model, meta = from_pretrained(tmp_path / "run")
+    puzzle = np.asarray(trainer.dataset["test"].inputs[0], dtype=np.int32)
+    trace = solve(model, meta, puzzle, steps=4)
+    assert [s.step for s in trace.steps] == [1, 2, 3, 4]
+    assert all(s.prediction.shape == (16,) and 0 <= s.q_halt_prob <= 1 for s in trace.steps)
+    text = format_trace(trace, meta)
+    assert "puzzle:" in text and "segment 4" in text
+    label = np.asarray(trainer.dataset["test"].labels[0])
+    assert check_answer(meta, puzzle, label) is True
+    assert check_answer(meta, puzzle, puzzle) is False
