@@ -112,6 +112,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
     summary = trainer.fit(max_steps=args.max_steps)
     trainer.close()
     if trainer.rt.is_main:
+        if summary["interrupted"]:
+            print(f"interrupted at step {summary['step']}; continue with: hrm train --resume {trainer.run_dir}")
         if summary["eval"]:
             print(f"step {summary['step']}: eval exact accuracy {summary['eval']['exact_accuracy']:.4f}, "
                   f"token accuracy {summary['eval']['accuracy']:.4f}")

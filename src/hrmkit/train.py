@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,13 +83,17 @@ def steps_per_epoch(cfg: TrainConfig, dataset: Dataset) -> float:
     return info.total_groups * info.mean_puzzle_examples / cfg.global_batch_size
 
 
-def ensure_dataset(cfg: TrainConfig, progress: bool) -> Dataset:
+def ensure_dataset(cfg: TrainConfig, progress: bool, runtime: Runtime | None = None) -> Dataset:
+    """Load the dataset; build it first from ``data_preset`` when it is missing (on rank 0 only)."""
     path = Path(cfg.data_path)
-    if not (path / "metadata.json").exists() and cfg.data_preset:
+    is_main = runtime is None or runtime.is_main
+    if is_main and not (path / "metadata.json").exists() and cfg.data_preset:
         from hrmkit.data import build as builder
 
         print(f"building dataset {cfg.data_preset} into {path} ...")
         builder.build(builder.make_config(cfg.data_preset), path, progress=progress)
+    if runtime is not None and runtime.distributed:
+        dist.barrier()
     if not path.exists():
         raise HrmError(f"dataset {path} not found; build it with `hrm data build NAME --out {path}`")
     return load_dataset(path)
@@ -106,14 +112,16 @@ class Trainer:
         self.run_dir = Path(run_dir or cfg.run_dir or _default_run_dir(cfg))
         if not resume and (self.run_dir / "checkpoints" / "latest").exists():
             raise HrmError(f"{self.run_dir} already holds a run; resume it with `hrm train --resume {self.run_dir}` or pick another run_dir")
-        self.dataset = ensure_dataset(cfg, progress and self.rt.is_main)
+        self.dataset = ensure_dataset(cfg, progress and self.rt.is_main, self.rt)
         meta = self.dataset.metadata
         if cfg.global_batch_size % self.rt.world_size:
             raise HrmError(f"global_batch_size {cfg.global_batch_size} is not divisible by {self.rt.world_size} processes")
         self.local_batch_size = cfg.global_batch_size // self.rt.world_size
 
-        torch.manual_seed(cfg.seed + self.rt.rank)
+        # Same weights and fixed H/L init states on every rank; then per-rank randomness for ACT exploration.
+        torch.manual_seed(cfg.seed)
         self.model: ACTModel = build_model(cfg.arch, meta, self.rt.device)
+        torch.manual_seed(cfg.seed + self.rt.rank)
         if cfg.compile:
             # Compile the recursion only: embeddings (with the sparse leaf) and the carry logic stay eager.
             self.model.core.forward = torch.compile(self.model.core.forward, dynamic=False)
@@ -151,20 +159,20 @@ class Trainer:
         batch = to_device(self.sampler.next_batch(), self.rt.device)
         if self.carry is None:
             self.carry = self.model.initial_carry(batch)
-        self.step += 1
+        step = self.step + 1
         carry, outputs = self.forward_model(self.carry, batch)
         loss, metrics = act_loss(outputs, carry.data["labels"], carry.halted, carry.steps, cfg.arch.loss_type)
         # Loss is a sum over rows; dividing by the local batch makes DDP's gradient mean the global mean.
         (loss / self.local_batch_size).backward()
-        lr = lr_at(self.step, cfg.lr, cfg.lr_warmup_steps, self.total_steps, cfg.lr_min_ratio)
+        lr = lr_at(step, cfg.lr, cfg.lr_warmup_steps, self.total_steps, cfg.lr_min_ratio)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        self.sparse.lr = lr_at(self.step, cfg.puzzle_emb_lr, cfg.lr_warmup_steps, self.total_steps, cfg.lr_min_ratio)
+        self.sparse.lr = lr_at(step, cfg.puzzle_emb_lr, cfg.lr_warmup_steps, self.total_steps, cfg.lr_min_ratio)
         self.optimizer.step()
         self.sparse.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.sparse.zero_grad()
-        self.carry = carry
+        self.carry, self.step = carry, step
         metrics["loss"] = loss.detach()
         metrics["lr"] = torch.tensor(lr)
         return metrics
@@ -209,8 +217,16 @@ class Trainer:
     # ---- checkpoints
 
     def save(self, final: bool = False) -> Path | None:
+        assert self.carry is not None
+        # Every rank's carry and RNG go into rank 0's checkpoint, so a multi-process run resumes exactly.
+        mine = {f"carry.{k}": v.cpu() for k, v in self.carry.tensors().items()}
+        mine["rng.torch_cpu"] = torch.get_rng_state()
+        if self.rt.device.type == "cuda":
+            mine["rng.torch_cuda"] = torch.cuda.get_rng_state(self.rt.device)
+        ranks: list[Any] = [mine]
         if self.rt.distributed:
-            dist.barrier()
+            ranks = [None] * self.rt.world_size
+            dist.all_gather_object(ranks, mine)
         path = None
         if self.rt.is_main:
             optim_tensors = {}
@@ -218,15 +234,13 @@ class Trainer:
             for p, state in self.optimizer.state.items():
                 for k, v in state.items():
                     optim_tensors[f"{names[id(p)]}.{k}"] = v
-            assert self.carry is not None
-            rng = {"torch_cpu": torch.get_rng_state()}
-            if self.rt.device.type == "cuda":
-                rng["torch_cuda"] = torch.cuda.get_rng_state(self.rt.device)
+            carry = {f"rank{r}.{k.removeprefix('carry.')}": v for r, d in enumerate(ranks) for k, v in d.items() if k.startswith("carry.")}
+            rng = {f"rank{r}.{k.removeprefix('rng.')}": v for r, d in enumerate(ranks) for k, v in d.items() if k.startswith("rng.")}
             state = {"step": self.step, "sampler": self.sampler.state_dict(), "last_eval": self.last_eval,
                      "world_size": self.rt.world_size}
             path = checkpoint.save_checkpoint(
                 self.run_dir / "checkpoints" / f"step_{self.step}", self.model, self.cfg, self.dataset.metadata,
-                training={"optimizer": optim_tensors, "carry": self.carry.tensors(), "rng": rng, "state": state})
+                training={"optimizer": optim_tensors, "carry": carry, "rng": rng, "state": state})
         if self.rt.distributed:
             dist.barrier()
         return path
@@ -244,14 +258,13 @@ class Trainer:
             if f"{name}.step" in optim:
                 self.optimizer.state[p] = {k: optim[f"{name}.{k}"].to(p.device) for k in ("step", "exp_avg", "exp_avg_sq")}
                 self.optimizer.state[p]["step"] = self.optimizer.state[p]["step"].cpu()
-        # The carry saved is rank 0's; other ranks restart their slots (only rank 0 writes checkpoints).
-        if self.rt.rank == 0:
-            carry = checkpoint.read_tensors(path, "carry")
-            self.carry = ACTCarry.from_tensors({k: v.to(self.rt.device) for k, v in carry.items()})
+        prefix = f"rank{self.rt.rank}."
+        carry = checkpoint.read_tensors(path, "carry")
+        self.carry = ACTCarry.from_tensors({k.removeprefix(prefix): v.to(self.rt.device) for k, v in carry.items() if k.startswith(prefix)})
         rng = checkpoint.read_tensors(path, "rng")
-        torch.set_rng_state(rng["torch_cpu"])
-        if "torch_cuda" in rng and self.rt.device.type == "cuda":
-            torch.cuda.set_rng_state(rng["torch_cuda"], self.rt.device)
+        torch.set_rng_state(rng[prefix + "torch_cpu"])
+        if prefix + "torch_cuda" in rng and self.rt.device.type == "cuda":
+            torch.cuda.set_rng_state(rng[prefix + "torch_cuda"], self.rt.device)
         self.sampler.load_state_dict(state["sampler"])
         self.step = int(state["step"])
         self.last_eval = state.get("last_eval", {})
@@ -266,8 +279,16 @@ class Trainer:
                    disable=not (self.progress and self.rt.is_main), dynamic_ncols=True)
         sums: dict[str, torch.Tensor] = {}
         started, first_step = time.perf_counter(), self.step
+        self.interrupted = False
+        previous_handler = None
+        if not self.rt.distributed and threading.current_thread() is threading.main_thread():
+            # First Ctrl-C: finish the step, write a resumable checkpoint, stop. A second one stops at once.
+            def request_stop(signum: int, frame: object) -> None:
+                self.interrupted = True
+                signal.signal(signal.SIGINT, previous_handler)
+            previous_handler = signal.signal(signal.SIGINT, request_stop)
         try:
-            while self.step < stop:
+            while self.step < stop and not self.interrupted:
                 metrics = self.train_step()
                 for k, v in metrics.items():
                     sums[k] = sums.get(k, torch.zeros((), dtype=torch.float64)) + v.detach().double().cpu()
@@ -289,14 +310,16 @@ class Trainer:
                     self._log("eval", {**result.metrics, **{f"exact_at_step_{i + 1}": v for i, v in enumerate(result.exact_by_step)}})
                 if is_eval or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0):
                     self.save()
-            if self.step == stop and not (self.step % self.eval_every == 0 or self.step == self.total_steps):
-                self.save()  # a stop at max_steps leaves a resumable checkpoint
+            if self.step > first_step and not (self.step % self.eval_every == 0 or self.step == self.total_steps):
+                self.save()  # a stop at max_steps or on Ctrl-C leaves a resumable checkpoint
         finally:
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
             bar.close()
             if self.writer is not None:
                 self.writer.flush()
         return {"step": self.step, "total_steps": self.total_steps, "eval": self.last_eval, "run_dir": str(self.run_dir),
-                "seconds": time.perf_counter() - started}
+                "seconds": time.perf_counter() - started, "interrupted": self.interrupted}
 
     def close(self) -> None:
         if self.writer is not None:

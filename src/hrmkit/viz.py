@@ -27,7 +27,8 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
     out = Path(out or Path(run_dir) / "curves.png")
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     if train:
-        axes[0].plot([r["step"] for r in train], [r["loss"] for r in train], label="train loss")
+        axes[0].plot([r["step"] for r in train], [r["loss"] for r in train], label="train loss (total)")
+        axes[0].plot([r["step"] for r in train], [r.get("lm_loss", r["loss"]) for r in train], label="train lm loss", alpha=0.7)
         axes[0].set_yscale("log")
         axes[1].plot([r["step"] for r in train], [r.get("exact_accuracy", 0) for r in train], label="train exact")
         axes[1].plot([r["step"] for r in train], [r.get("accuracy", 0) for r in train], label="train token acc", alpha=0.6)
@@ -39,6 +40,8 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
     axes[0].set(title="loss", xlabel="optimizer step")
     axes[1].set(title="accuracy", xlabel="optimizer step", ylim=(0, 1.02))
     axes[2].set(title="eval exact accuracy by ACT segment (last eval)", xlabel="segments run", ylim=(0, 1.02))
+    if evals:
+        axes[0].plot([r["step"] for r in evals], [r["lm_loss"] for r in evals], "o-", label="eval lm loss")
     for ax in axes[:2]:
         ax.legend()
     for ax in axes:

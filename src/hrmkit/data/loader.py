@@ -99,8 +99,9 @@ class TrainSampler:
         return np.asarray(out, dtype=np.int64)
 
     def next_batch(self) -> Batch:
-        idx = self.next_global_indices()[self.rank * self.local_batch_size:(self.rank + 1) * self.local_batch_size]
-        idx_sorted = np.sort(idx)  # faster reads from a memory map; order inside a batch does not matter
+        # Sorted for faster reads from a memory map; sorted *before* slicing so that every slot holds
+        # the same example whatever the number of processes (slot refill depends on the slot order).
+        idx_sorted = np.sort(self.next_global_indices())[self.rank * self.local_batch_size:(self.rank + 1) * self.local_batch_size]
         example_to_puzzle = np.searchsorted(self.puzzle_indices, idx_sorted, side="right") - 1
         return {
             "inputs": np.asarray(self.split.inputs[idx_sorted], dtype=np.int32),
