@@ -20,7 +20,7 @@ import tempfile
 import time
 
 CONFIGS = {
-    "27M": dict(hidden_size=512, num_heads=8, H_layers=4, L_layers=4, expansion=4.0, seq_side=9, batch=16, steps=3),
+    "27M": dict(hidden_size=512, num_heads=8, H_layers=4, L_layers=4, expansion=4.0, seq_side=9, batch=16, steps=8),
     "small": dict(hidden_size=128, num_heads=4, H_layers=2, L_layers=2, expansion=4.0, seq_side=9, batch=64, steps=15),
 }
 
@@ -41,7 +41,7 @@ def _make_dataset(path: str, side: int) -> None:
     write_dataset(path, meta, {"train": arrays, "test": arrays}, overwrite=True)
 
 
-def _hrmkit_rate(name: str, dtype: str, data: str) -> float:
+def _hrmkit_rate(name: str, dtype: str, data: str, compile_model: bool = False) -> float:
     from hrmkit.config import ArchConfig, TrainConfig
     from hrmkit.train import Trainer
 
@@ -49,9 +49,10 @@ def _hrmkit_rate(name: str, dtype: str, data: str) -> float:
     arch = ArchConfig(hidden_size=c["hidden_size"], num_heads=c["num_heads"], H_layers=c["H_layers"], L_layers=c["L_layers"],
                       expansion=c["expansion"], forward_dtype=dtype, halt_max_steps=16)
     cfg = TrainConfig(data_path=data, arch=arch, global_batch_size=c["batch"], epochs=1000, eval_interval=None,
-                      run_dir=tempfile.mkdtemp(), tensorboard=False, lr_warmup_steps=10)
+                      run_dir=tempfile.mkdtemp(), tensorboard=False, lr_warmup_steps=10, compile=compile_model)
     trainer = Trainer(cfg, progress=False)
-    trainer.train_step()
+    for _ in range(3 if compile_model else 1):  # compilation (and any recompiles) happen here
+        trainer.train_step()
     start = time.perf_counter()
     for _ in range(c["steps"]):
         trainer.train_step()
@@ -158,10 +159,10 @@ def _single(name: str, dtype: str, impl: str) -> None:
     import torch
 
     torch.set_num_threads(max(torch.get_num_threads(), 1))
-    if impl == "hrmkit":
+    if impl in ("hrmkit", "hrmkit-compiled"):
         data = tempfile.mkdtemp() + "/ds"
         _make_dataset(data, CONFIGS[name]["seq_side"])
-        rate = _hrmkit_rate(name, dtype, data)
+        rate = _hrmkit_rate(name, dtype, data, compile_model=impl == "hrmkit-compiled")
     else:
         rate = _bare_rate(name, dtype)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -171,6 +172,7 @@ def _single(name: str, dtype: str, impl: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="small config only")
+    parser.add_argument("--compile", action="store_true", help="also measure hrmkit with torch.compile (fp32)")
     parser.add_argument("--single", nargs=3, metavar=("CONFIG", "DTYPE", "IMPL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.single:
@@ -187,6 +189,10 @@ def main() -> None:
                 out = subprocess.run([sys.executable, __file__, "--single", name, dtype, impl], capture_output=True, text=True, check=True)
                 row[impl] = json.loads(out.stdout.strip().splitlines()[-1])
             row["overhead_pct"] = round(100 * (row["bare"]["examples_per_s"] / row["hrmkit"]["examples_per_s"] - 1), 1)
+            if args.compile and dtype == "float32":
+                out = subprocess.run([sys.executable, __file__, "--single", name, dtype, "hrmkit-compiled"], capture_output=True, text=True,
+                                     check=True)
+                row["hrmkit-compiled"] = json.loads(out.stdout.strip().splitlines()[-1])
             results[f"{name}_seq81_{dtype}"] = row
     print(json.dumps(results, indent=2))
 

@@ -121,3 +121,27 @@ def test_solve_api_trace(data4, tmp_path):
     label = np.asarray(trainer.dataset["test"].labels[0])
     assert check_answer(meta, puzzle, label) is True
     assert check_answer(meta, puzzle, puzzle) is False
+
+
+def test_ctrl_c_stops_with_a_resumable_checkpoint(data4, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "hrmkit.cli", "train", "demo", f"data_path={data4}", "data_preset=null", "arch.hidden_size=32",
+           "arch.num_heads=2", "arch.H_layers=1", "arch.L_layers=1", "global_batch_size=16", "epochs=10000", "eval_interval=null",
+           "tensorboard=false", "log_every=1", "--run-dir", str(run), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (run / "metrics.jsonl").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-2000:]
+    assert "interrupted at step" in out and "hrm train --resume" in out
+    step = json.loads((checkpoint.resolve(run) / "state.json").read_text())["step"]
+    assert step >= 1
+    assert main(["train", "--resume", str(run), "--max-steps", "2", "--quiet"]) == 0
+    assert json.loads((checkpoint.resolve(run) / "state.json").read_text())["step"] == step + 2

@@ -145,6 +145,11 @@ class Trainer:
         self.writer = None
         if self.rt.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            metrics_file = self.run_dir / "metrics.jsonl"
+            if resume and metrics_file.exists():
+                # Drop what a killed run logged after its last checkpoint: those steps are trained again.
+                kept = [line for line in metrics_file.read_text().splitlines() if line and json.loads(line)["step"] <= self.step]
+                metrics_file.write_text("".join(line + "\n" for line in kept))
             (self.run_dir / "config.json").write_text(json.dumps(cfg.model_dump(), indent=2))
             if cfg.tensorboard:
                 from torch.utils.tensorboard import SummaryWriter
