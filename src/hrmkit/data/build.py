@@ -141,37 +141,41 @@ def _generate_unique(
 # --------------------------------------------------------------------------- assembling splits
 
 
-def _assemble(groups: list[list[tuple[np.ndarray, np.ndarray]]]) -> SplitArrays:
-    """groups -> arrays; each group is a list of puzzles, each puzzle one (input, label) example."""
-    inputs = [inp for g in groups for inp, _ in g]
-    labels = [lab for g in groups for _, lab in g]
-    seq_len = len(inputs[0]) if inputs else 0
-    n_puzzles = len(inputs)
+def _assemble(groups: list[tuple[np.ndarray, np.ndarray]]) -> SplitArrays:
+    """groups -> arrays; each group is (inputs [k, L], labels [k, L]): k puzzles of one example each."""
+    sizes = [len(inp) for inp, _ in groups]
+    n_puzzles = sum(sizes)
+    seq_len = groups[0][0].shape[1] if groups else 0
     return SplitArrays(
-        inputs=np.array(inputs, dtype=np.int16).reshape(n_puzzles, seq_len),
-        labels=np.array(labels, dtype=np.int16).reshape(n_puzzles, seq_len),
+        inputs=np.concatenate([inp for inp, _ in groups]) if groups else np.zeros((0, seq_len), dtype=np.int16),
+        labels=np.concatenate([lab for _, lab in groups]) if groups else np.zeros((0, seq_len), dtype=np.int16),
         puzzle_identifiers=np.zeros(n_puzzles, dtype=np.int32),
         puzzle_indices=np.arange(n_puzzles + 1, dtype=np.int64),
-        group_indices=np.concatenate([[0], np.cumsum([len(g) for g in groups])]).astype(np.int64),
+        group_indices=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
     )
 
 
 def _sudoku_groups(pairs: list[tuple[np.ndarray, np.ndarray]], num_aug: int, rng: np.random.Generator,
-                   forbidden: set[bytes], progress: bool) -> list[list[tuple[np.ndarray, np.ndarray]]]:
-    """Each original puzzle plus ``num_aug`` random symmetries of it; variants equal to a forbidden
-    (test) input are drawn again."""
+                   forbidden: set[bytes], progress: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each original puzzle plus ``num_aug`` random symmetries of it (vectorised); variants equal to a
+    forbidden (test) input are drawn again."""
     groups = []
     for puzzle, solution in tqdm(pairs, desc="augment", unit="puzzle", disable=not progress or num_aug == 0, leave=False):
-        group = [(codec.sudoku_encode(puzzle), codec.sudoku_encode(solution))]
         size = puzzle.shape[0]
-        for _ in range(num_aug):
-            for _attempt in range(10):
-                sym = sudoku_lib.random_symmetry(size, rng)
-                inp = codec.sudoku_encode(sym.apply(puzzle))
-                if inp.astype(np.int16).tobytes() not in forbidden:
-                    group.append((inp, codec.sudoku_encode(sym.apply(solution))))
-                    break
-        groups.append(group)
+        p, s = puzzle.ravel(), solution.ravel()
+        digit_maps, cell_perms = sudoku_lib.random_symmetries(size, rng, num_aug)
+        rows = np.arange(num_aug)[:, None]
+        inputs = np.concatenate([p[None], digit_maps[rows, p[cell_perms]]]).astype(np.int16) + 1
+        labels = np.concatenate([s[None], digit_maps[rows, s[cell_perms]]]).astype(np.int16) + 1
+        if forbidden:
+            for k in range(1, num_aug + 1):
+                for _attempt in range(10):
+                    if inputs[k].tobytes() not in forbidden:
+                        break
+                    sym = sudoku_lib.random_symmetry(size, rng)
+                    inputs[k] = sym.apply(puzzle).ravel().astype(np.int16) + 1
+                    labels[k] = sym.apply(solution).ravel().astype(np.int16) + 1
+        groups.append((inputs, labels))
     return groups
 
 
@@ -242,7 +246,7 @@ def build(cfg: BuildConfig, out: str | os.PathLike, workers: int | None = None, 
         else:
             both = _generate_unique(_sudoku_chunk, cfg, cfg.train + cfg.test, workers, f"sudoku {cfg.size}x{cfg.size} {cfg.difficulty}", progress)
             test, train = both[: cfg.test], both[cfg.test:]
-        test_inputs = {codec.sudoku_encode(p).astype(np.int16).tobytes() for p, _, _ in test}
+        test_inputs = {codec.sudoku_encode(p).astype(np.int16).ravel().tobytes() for p, _, _ in test}
         train_groups = _sudoku_groups([(p, s) for p, s, _ in train], cfg.num_aug, rng, test_inputs, progress)
         test_groups = _sudoku_groups([(p, s) for p, s, _ in test], 0, rng, set(), False)
         n = cfg.size
@@ -262,14 +266,15 @@ def build(cfg: BuildConfig, out: str | os.PathLike, workers: int | None = None, 
         test_inputs = {codec.maze_encode(m).astype(np.int16).tobytes() for m, _, _ in test}
         train_groups = []
         for m, s, _ in train:
-            group = []
+            inputs, labels = [], []
             for tid in range(8 if cfg.aug else 1):
-                inp = codec.maze_encode(dihedral(m, tid))
-                if tid and inp.astype(np.int16).tobytes() in test_inputs:
+                inp = codec.maze_encode(dihedral(m, tid)).astype(np.int16)
+                if tid and inp.tobytes() in test_inputs:
                     continue
-                group.append((inp, codec.maze_encode(dihedral(s, tid))))
-            train_groups.append(group)
-        test_groups = [[(codec.maze_encode(m), codec.maze_encode(s))] for m, s, _ in test]
+                inputs.append(inp)
+                labels.append(codec.maze_encode(dihedral(s, tid)).astype(np.int16))
+            train_groups.append((np.stack(inputs), np.stack(labels)))
+        test_groups = [(codec.maze_encode(m).astype(np.int16)[None], codec.maze_encode(s).astype(np.int16)[None]) for m, s, _ in test]
         vocab, grid_shape = codec.MAZE_VOCAB, (side, side)
         stats["mean_path_length"] = {"train": float(np.mean([r for *_, r in train] or [0])), "test": float(np.mean([r for *_, r in test] or [0]))}
     splits = {"train": _assemble(train_groups), "test": _assemble(test_groups)}

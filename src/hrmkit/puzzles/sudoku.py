@@ -27,6 +27,7 @@ __all__ = [
     "generate",
     "is_solution_of",
     "parse",
+    "random_symmetries",
     "random_symmetry",
     "shape_for_size",
     "solve",
@@ -372,19 +373,32 @@ class SudokuSymmetry:
                               cell_perm=np.argsort(self.cell_perm))
 
 
-def random_symmetry(size: int, rng: np.random.Generator) -> SudokuSymmetry:
-    """The augmentation of the HRM reference: digit permutation, transpose (p=0.5, square boxes only),
-    band and row-in-band permutation, stack and column-in-stack permutation."""
+def random_symmetries(size: int, rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` random symmetries at once: digit maps [count, n+1] and cell permutations [count, n*n].
+
+    The augmentation of the HRM reference: digit permutation, transpose (p=0.5, square boxes only),
+    band and row-in-band permutation, stack and column-in-stack permutation.
+    """
     shape = shape_for_size(size)
-    n = shape.n
-    digit_map = np.concatenate([[0], rng.permutation(n) + 1]).astype(np.int8)
-    bands = rng.permutation(n // shape.box_rows)
-    row_order = np.concatenate([b * shape.box_rows + rng.permutation(shape.box_rows) for b in bands])
-    stacks = rng.permutation(n // shape.box_cols)
-    col_order = np.concatenate([s * shape.box_cols + rng.permutation(shape.box_cols) for s in stacks])
+    n, br, bc = shape.n, shape.box_rows, shape.box_cols
+    digit_maps = np.concatenate([np.zeros((count, 1), dtype=np.int8),
+                                 (np.argsort(rng.random((count, n)), axis=1) + 1).astype(np.int8)], axis=1)
+
+    def line_order(box: int) -> np.ndarray:
+        groups = np.argsort(rng.random((count, n // box)), axis=1)
+        within = np.argsort(rng.random((count, n // box, box)), axis=2)
+        return (groups[:, :, None] * box + within).reshape(count, n)
+
+    rows, cols = line_order(br), line_order(bc)
     index = np.arange(n * n).reshape(n, n)
     # Transposing maps boxes to boxes only when they are square.
-    if shape.box_rows == shape.box_cols and rng.random() < 0.5:
-        index = index.T
-    cell_perm = index[row_order][:, col_order].ravel()
-    return SudokuSymmetry(digit_map=digit_map, cell_perm=cell_perm)
+    transpose = (rng.random(count) < 0.5) & (br == bc)
+    base = np.where(transpose[:, None, None], index.T[None], index[None])
+    cell_perms = base[np.arange(count)[:, None, None], rows[:, :, None], cols[:, None, :]].reshape(count, n * n)
+    return digit_maps, cell_perms
+
+
+def random_symmetry(size: int, rng: np.random.Generator) -> SudokuSymmetry:
+    """One random symmetry (see :func:`random_symmetries`)."""
+    digit_maps, cell_perms = random_symmetries(size, rng, 1)
+    return SudokuSymmetry(digit_map=digit_maps[0], cell_perm=cell_perms[0])
