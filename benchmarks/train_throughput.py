@@ -21,7 +21,7 @@ import time
 
 CONFIGS = {
     "27M": dict(hidden_size=512, num_heads=8, H_layers=4, L_layers=4, expansion=4.0, seq_side=9, batch=16, steps=8),
-    "small": dict(hidden_size=128, num_heads=4, H_layers=2, L_layers=2, expansion=4.0, seq_side=9, batch=64, steps=15),
+    "small": dict(hidden_size=128, num_heads=4, H_layers=2, L_layers=2, expansion=4.0, seq_side=9, batch=64, steps=30),
 }
 
 
@@ -47,7 +47,7 @@ def _hrmkit_rate(name: str, dtype: str, data: str, compile_model: bool = False) 
 
     c = CONFIGS[name]
     arch = ArchConfig(hidden_size=c["hidden_size"], num_heads=c["num_heads"], H_layers=c["H_layers"], L_layers=c["L_layers"],
-                      expansion=c["expansion"], forward_dtype=dtype, halt_max_steps=16)
+                      expansion=c["expansion"], forward_dtype=dtype, halt_max_steps=16, puzzle_emb_ndim=c["hidden_size"])
     cfg = TrainConfig(data_path=data, arch=arch, global_batch_size=c["batch"], epochs=1000, eval_interval=None,
                       run_dir=tempfile.mkdtemp(), tensorboard=False, lr_warmup_steps=10, compile=compile_model)
     trainer = Trainer(cfg, progress=False)

@@ -145,3 +145,25 @@ def test_ctrl_c_stops_with_a_resumable_checkpoint(data4, tmp_path):
     assert step >= 1
     assert main(["train", "--resume", str(run), "--max-steps", "2", "--quiet"]) == 0
     assert json.loads((checkpoint.resolve(run) / "state.json").read_text())["step"] == step + 2
+
+
+def test_solve_a_maze_and_reject_wrong_sizes(tmp_path):
+    from hrmkit.config import make_train_config
+    from hrmkit.puzzles import maze as maze_lib
+
+    data = tmp_path / "m9"
+    B.build(B.make_config("maze-9x9", train=16, test=4), data, workers=1, progress=False)
+    cfg = make_train_config("cpu-maze-9x9", [f"data_path={data}", "data_preset=null", "arch.hidden_size=32", "arch.num_heads=2",
+                                             "arch.H_layers=1", "arch.L_layers=1", "arch.halt_max_steps=2", "global_batch_size=8",
+                                             f"run_dir={tmp_path / 'run'}", "tensorboard=false"])
+    Trainer(cfg, progress=False).fit(max_steps=1)
+    model, meta = from_pretrained(tmp_path / "run")
+    r = maze_lib.generate(9, np.random.default_rng(5), min_path_length=8)
+    trace = solve(model, meta, maze_lib.format_maze(r.maze))
+    assert len(trace.steps) == 2 and trace.steps[-1].valid in (True, False)
+    text = format_trace(trace, meta)
+    assert "S" in text and "G" in text
+    with pytest.raises(HrmError, match="this model solves 9x9 mazes, got 3x3"):
+        solve(model, meta, "S #\n  #\n  G")
+    with pytest.raises(HrmError, match="bad puzzle: invalid character 'x'"):
+        solve(model, meta, "x" * 9)

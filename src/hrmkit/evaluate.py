@@ -38,8 +38,9 @@ def evaluate(model: ACTModel, split: SplitArrays, meta: DatasetMetadata, batch_s
     model.eval()
     model.halt_max_steps = steps or old_steps
     n_steps = model.halt_max_steps
-    sums: dict[str, float] = {}
-    exact_by_step = torch.zeros(n_steps, dtype=torch.float64)
+    sums: dict[str, torch.Tensor] = {}
+    acc_dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
+    exact_by_step = torch.zeros(n_steps, dtype=acc_dtype, device=device)
     preds, q_halts = [], []
     total = split.num_examples if max_examples is None else min(max_examples, split.num_examples)
     try:
@@ -53,10 +54,10 @@ def evaluate(model: ACTModel, split: SplitArrays, meta: DatasetMetadata, batch_s
                 labels = carry.data["labels"]
                 mask = labels != IGNORE_LABEL_ID
                 right = ((out["logits"].argmax(-1) == labels) | ~mask).all(-1) & mask.any(-1)
-                exact_by_step[s] += right.sum().double().cpu()
+                exact_by_step[s] += right.sum()
             _, m = act_loss(out, carry.data["labels"], carry.halted, carry.steps, loss_type)
             for k, v in m.items():
-                sums[k] = sums.get(k, 0.0) + float(v)
+                sums[k] = sums.get(k, 0) + v.to(acc_dtype)
             if keep_predictions:
                 real = idx >= 0
                 preds.append(out["logits"].argmax(-1).cpu().numpy()[real])
@@ -65,19 +66,20 @@ def evaluate(model: ACTModel, split: SplitArrays, meta: DatasetMetadata, batch_s
         model.halt_max_steps = old_steps
         model.train(was_training)
     keys = sorted(sums)
+    packed = torch.cat([torch.stack([sums[k] for k in keys]) if keys else exact_by_step[:0], exact_by_step])
     if dist.is_available() and dist.is_initialized() and world_size > 1:
-        packed = torch.tensor([sums[k] for k in keys] + exact_by_step.tolist(), dtype=torch.float64, device=device)
         dist.all_reduce(packed)
-        sums = dict(zip(keys, packed[: len(keys)].tolist()))
-        exact_by_step = packed[len(keys):].cpu()
-    count = max(sums.get("count", 0.0), 1.0)
+    values = packed.cpu().double().tolist()
+    sums_f: dict[str, float] = dict(zip(keys, values[: len(keys)]))
+    exact_by_step = torch.tensor(values[len(keys):], dtype=torch.float64)
+    count = max(sums_f.get("count", 0.0), 1.0)
     metrics = {
-        "count": sums.get("count", 0.0),
-        "accuracy": sums.get("accuracy", 0.0) / count,
-        "exact_accuracy": sums.get("exact_accuracy", 0.0) / count,
-        "q_halt_accuracy": sums.get("q_halt_accuracy", 0.0) / count,
-        "steps": sums.get("steps", 0.0) / count,
-        "lm_loss": sums.get("lm_loss", 0.0) / count,
+        "count": sums_f.get("count", 0.0),
+        "accuracy": sums_f.get("accuracy", 0.0) / count,
+        "exact_accuracy": sums_f.get("exact_accuracy", 0.0) / count,
+        "q_halt_accuracy": sums_f.get("q_halt_accuracy", 0.0) / count,
+        "steps": sums_f.get("steps", 0.0) / count,
+        "lm_loss": sums_f.get("lm_loss", 0.0) / count,
     }
     return EvalResult(
         metrics=metrics,

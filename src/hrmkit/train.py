@@ -200,9 +200,13 @@ class Trainer:
             for k, v in values.items():
                 self.writer.add_scalar(f"{split}/{k}", v, self.step)
 
+    @property
+    def _acc_dtype(self) -> torch.dtype:
+        return torch.float32 if self.rt.device.type == "mps" else torch.float64  # MPS has no float64
+
     def _reduce(self, sums: dict[str, torch.Tensor]) -> dict[str, float]:
         keys = sorted(sums)
-        packed = torch.stack([sums[k].double().to(self.rt.device) for k in keys])
+        packed = torch.stack([sums[k].to(self.rt.device, self._acc_dtype) for k in keys])
         if self.rt.distributed:
             dist.all_reduce(packed)
         values = dict(zip(keys, packed.tolist()))
@@ -295,9 +299,10 @@ class Trainer:
         try:
             while self.step < stop and not self.interrupted:
                 metrics = self.train_step()
+                # Sums stay on the device: no host sync per step, only at logging time.
                 for k, v in metrics.items():
-                    sums[k] = sums.get(k, torch.zeros((), dtype=torch.float64)) + v.detach().double().cpu()
-                sums["n"] = sums.get("n", torch.zeros((), dtype=torch.float64)) + 1
+                    sums[k] = sums.get(k, 0) + v.detach().to(self.rt.device, self._acc_dtype)
+                sums["n"] = sums.get("n", 0) + torch.ones((), device=self.rt.device, dtype=self._acc_dtype)
                 bar.update(1)
                 if self.step % cfg.log_every == 0 or self.step == stop:
                     values = self._reduce(sums)
