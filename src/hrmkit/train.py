@@ -334,3 +334,5 @@ class Trainer:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+        if self.rt.distributed and dist.is_initialized():
+            dist.destroy_process_group()
