@@ -107,6 +107,8 @@ def test_config_round_trip_and_overrides(tmp_path):
     (["lr=fast"], "lr: Input should be a valid number"),
     (["lr"], "not of the form key=value"),
     (["arch.name=gpt"], "arch.name: Input should be 'hrm'"),
+    (["arch.hidden_size=30"], "hidden_size 30 is not divisible by num_heads 4"),
+    (["arch.hidden_size=12", "arch.num_heads=4"], "RoPE needs an even head size"),
 ])
 def test_config_errors_are_one_line(overrides, message):
     with pytest.raises(ConfigError) as e:

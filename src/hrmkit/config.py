@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hrmkit.errors import HrmError
 
@@ -37,6 +37,14 @@ class ArchConfig(BaseModel):
     forward_dtype: Literal["auto", "float32", "bfloat16"] = Field(
         "auto", description="auto: bfloat16 on CUDA with bf16 support, float32 elsewhere")
     loss_type: Literal["stablemax", "softmax"] = "stablemax"
+
+    @model_validator(mode="after")
+    def _heads_fit(self) -> ArchConfig:
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
+        if self.pos_encodings == "rope" and (self.hidden_size // self.num_heads) % 2:
+            raise ValueError(f"RoPE needs an even head size; hidden_size / num_heads = {self.hidden_size // self.num_heads}")
+        return self
 
 
 class TrainConfig(BaseModel):

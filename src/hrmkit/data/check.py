@@ -9,6 +9,7 @@ import numpy as np
 from hrmkit.data import codec
 from hrmkit.data.format import Dataset
 from hrmkit.puzzles import maze as maze_lib
+from hrmkit.puzzles import sudoku as sudoku_lib
 
 
 @dataclass
@@ -23,7 +24,8 @@ class CheckReport:
 
 def sudoku_label_faults(inputs: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
     """Vectorised: for each example, True when the label is not a solution of the input."""
-    box_rows, box_cols = {4: (2, 2), 6: (2, 3), 9: (3, 3)}[n]
+    shape = sudoku_lib.shape_for_size(n)
+    box_rows, box_cols = shape.box_rows, shape.box_cols
     puzzles = codec.sudoku_decode(inputs, n).astype(np.int16)
     sols = codec.sudoku_decode(labels, n).astype(np.int16)
     bad = (sols == 0).any(axis=(1, 2))
