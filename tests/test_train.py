@@ -12,6 +12,7 @@ from hrmkit.cli import main
 from hrmkit.config import ArchConfig, TrainConfig
 from hrmkit.data import build as B
 from hrmkit.errors import HrmError
+from hrmkit.models import build_model
 from hrmkit.solve import check_answer, format_trace, from_pretrained, solve
 from hrmkit.train import Trainer
 
@@ -167,3 +168,35 @@ def test_solve_a_maze_and_reject_wrong_sizes(tmp_path):
         solve(model, meta, "S #\n  #\n  G")
     with pytest.raises(HrmError, match="bad puzzle: invalid character 'x'"):
         solve(model, meta, "x" * 9)
+
+
+def test_torch_compile_trains_like_eager(data4, tmp_path):
+    eager = Trainer(small_cfg(data4, tmp_path / "eager", lr_warmup_steps=0), progress=False)
+    eager.fit(max_steps=2)
+    compiled = Trainer(small_cfg(data4, tmp_path / "compiled", lr_warmup_steps=0, compile=True), progress=False)
+    compiled.fit(max_steps=2)
+    a = load_file(str(checkpoint.resolve(tmp_path / "eager") / "model.safetensors"))
+    b = load_file(str(checkpoint.resolve(tmp_path / "compiled") / "model.safetensors"))
+    assert a.keys() == b.keys()  # compiling does not rename weights
+    assert all(torch.equal(eager.model.state_dict()[k], a[k]) for k in a)  # the checkpoint holds the trained weights
+    torch.manual_seed(0)
+    init = build_model(eager.cfg.arch, eager.dataset.metadata).state_dict()
+    assert any(not torch.equal(init[k], a[k]) for k in a)  # training moved the weights
+    for k in a:
+        # Fused kernels change rounding; AdamATan2 can turn that into a different step on ~zero gradients,
+        # so allow at most two steps' worth of lr 1e-3 apart, and no more.
+        assert float((a[k] - b[k]).abs().max()) <= 4e-3, k
+
+
+def test_demo_and_plot_commands(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--max-steps", "5", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "[4/4] solving a held-out puzzle" in out and "exact accuracy" in out and "segment 2" in out
+    assert (tmp_path / "runs" / "demo" / "curves.png").exists() and (tmp_path / "data" / "sudoku-4x4" / "metadata.json").exists()
+    assert main(["plot", "runs/demo", "--out", "c.png"]) == 0 and (tmp_path / "c.png").stat().st_size > 1000
+    (tmp_path / "mine").mkdir()
+    assert main(["demo", "--out", "mine"]) == 2
+    assert "is not a run folder" in capsys.readouterr().err
+    assert main(["plot", "mine"]) == 2
+    assert "no metrics.jsonl" in capsys.readouterr().err
