@@ -9,16 +9,16 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from hrmkit.errors import HrmError
+from hrmkit.errors import HrmError, first_validation_error
 
 
 def _pydantic_line(e: ValidationError) -> str:
-    first = e.errors()[0]
-    field = ".".join(str(p) for p in first["loc"])
-    if first["type"] == "extra_forbidden":
+    field, kind, message = first_validation_error(e)
+    if kind == "extra_forbidden":
         task = e.title.removesuffix("Build").lower()
         return f"option --{field.replace('_', '-')} does not apply to {task}"
-    return f"{field}: {first['msg']}" + (f" (got {first['input']!r})" if "input" in first and not isinstance(first["input"], dict) else "")
+    given = e.errors()[0].get("input")
+    return f"{field}: {message}" + (f" (got {given!r})" if given is not None and not isinstance(given, dict) else "")
 
 
 # --------------------------------------------------------------------------- data

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from hrmkit.errors import HrmError
+from hrmkit.errors import HrmError, first_validation_error
 
 
 class ConfigError(HrmError):
@@ -129,8 +129,7 @@ def make_train_config(name_or_path: str, overrides: list[str] | None = None) -> 
     try:
         return TrainConfig.model_validate(values)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        if first["type"] == "extra_forbidden":
+        where, kind, message = first_validation_error(e)
+        if kind == "extra_forbidden":
             raise ConfigError(f"unknown setting {where!r}") from None
-        raise ConfigError(f"{where}: {first['msg']}") from None
+        raise ConfigError(f"{where}: {message}") from None

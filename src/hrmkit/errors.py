@@ -1,5 +1,13 @@
 """One base class for errors a user can cause (bad input, bad files); the CLI prints them in one line."""
 
+from pydantic import ValidationError
+
 
 class HrmError(Exception):
     """An error caused by the user's input; its message is shown as is, without a traceback."""
+
+
+def first_validation_error(error: ValidationError) -> tuple[str, str, str]:
+    """(dotted field path, error type, message) of a pydantic error's first fault, for one-line messages."""
+    first = error.errors()[0]
+    return ".".join(str(p) for p in first["loc"]) or "(top level)", first["type"], first["msg"]

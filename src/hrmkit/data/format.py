@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from hrmkit.errors import HrmError
+from hrmkit.errors import HrmError, first_validation_error
 
 FORMAT_VERSION = 1
 ARRAY_NAMES = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
@@ -215,9 +215,8 @@ def read_metadata(path: str | os.PathLike) -> DatasetMetadata:
     try:
         meta = DatasetMetadata.model_validate_json(meta_file.read_text())
     except ValidationError as e:
-        first = e.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise DatasetError(f"{meta_file}: invalid metadata: {field}: {first['msg']}") from None
+        field, _, message = first_validation_error(e)
+        raise DatasetError(f"{meta_file}: invalid metadata: {field}: {message}") from None
     if meta.format_version != FORMAT_VERSION:
         raise DatasetError(f"{meta_file}: format version {meta.format_version}, this hrmkit reads {FORMAT_VERSION}")
     return meta
