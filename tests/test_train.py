@@ -79,6 +79,9 @@ def test_metrics_and_tensorboard_logs(data4, tmp_path):
     assert {"loss", "accuracy", "exact_accuracy", "q_halt_accuracy", "steps", "lr", "steps_per_s"} <= set(train_rows[0])
     assert {"exact_at_step_1", "exact_at_step_3"} <= set(eval_rows[-1])
     assert summary["step"] == trainer.total_steps == int(200 / 16)  # an epoch = one pass over the groups
+    # The final evaluation is kept (with its per-segment curve) so callers need not run it again.
+    assert trainer.last_eval_result is not None and trainer.last_eval_result.metrics == summary["eval"]
+    assert len(trainer.last_eval_result.exact_by_step) == 3
     assert list((tmp_path / "run" / "tensorboard").iterdir())
 
 

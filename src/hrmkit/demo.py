@@ -36,7 +36,8 @@ def run_demo(out: str = "runs/demo", max_steps: int | None = None, quiet: bool =
     train_minutes = summary["seconds"] / 60
 
     print(f"[3/4] evaluating on {meta.splits['test'].total_examples} held-out puzzles (never seen in training)")
-    result = trainer.run_eval()
+    # fit() evaluates at its last step; evaluate here only when training stopped early (--max-steps).
+    result = trainer.last_eval_result if summary["step"] == trainer.total_steps and trainer.last_eval_result else trainer.run_eval()
     m = result.metrics
     print(f"      exact accuracy {m['exact_accuracy']:.1%} (whole puzzle right), token accuracy {m['accuracy']:.1%}")
     print("      exact accuracy after each ACT segment: " + "  ".join(f"{v:.1%}" for v in result.exact_by_step))

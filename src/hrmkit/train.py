@@ -140,6 +140,7 @@ class Trainer:
         self.step = 0
         self.carry: ACTCarry | None = None
         self.last_eval: dict[str, float] = {}
+        self.last_eval_result: EvalResult | None = None  # with the per-segment curve; None until an eval in this process
         if resume:
             self._load(checkpoint.resolve(self.run_dir))
         self.writer = None
@@ -186,7 +187,7 @@ class Trainer:
         result = evaluate(self.model, self.dataset["test"], self.dataset.metadata, self.cfg.global_batch_size, self.rt.device,
                           steps=steps, max_examples=self.cfg.eval_max_examples, loss_type=self.cfg.arch.loss_type,
                           rank=self.rt.rank, world_size=self.rt.world_size, progress=False)
-        self.last_eval = result.metrics
+        self.last_eval, self.last_eval_result = result.metrics, result
         return result
 
     # ---- logging
