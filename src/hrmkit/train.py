@@ -289,6 +289,7 @@ class Trainer:
                    disable=not (self.progress and self.rt.is_main), dynamic_ncols=True)
         sums: dict[str, torch.Tensor] = {}
         started, first_step = time.perf_counter(), self.step
+        saved_at = self.step
         self.interrupted = False
         previous_handler = None
         if not self.rt.distributed and threading.current_thread() is threading.main_thread():
@@ -321,7 +322,8 @@ class Trainer:
                     self._log("eval", {**result.metrics, **{f"exact_at_step_{i + 1}": v for i, v in enumerate(result.exact_by_step)}})
                 if is_eval or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0):
                     self.save()
-            if self.step > first_step and not (self.step % self.eval_every == 0 or self.step == self.total_steps):
+                    saved_at = self.step
+            if self.step > first_step and saved_at != self.step:
                 self.save()  # a stop at max_steps or on Ctrl-C leaves a resumable checkpoint
         finally:
             if previous_handler is not None:
