@@ -42,12 +42,13 @@ def _make_dataset(path: str, side: int) -> None:
 
 
 def _hrmkit_rate(name: str, dtype: str, data: str, compile_model: bool = False) -> float:
-    from hrmkit.config import ArchConfig, TrainConfig
+    from hrmkit.config import TrainConfig
+    from hrmkit.models import HRMConfig
     from hrmkit.train import Trainer
 
     c = CONFIGS[name]
-    arch = ArchConfig(hidden_size=c["hidden_size"], num_heads=c["num_heads"], H_layers=c["H_layers"], L_layers=c["L_layers"],
-                      expansion=c["expansion"], forward_dtype=dtype, halt_max_steps=16, puzzle_emb_ndim=c["hidden_size"])
+    arch = HRMConfig(hidden_size=c["hidden_size"], num_heads=c["num_heads"], H_layers=c["H_layers"], L_layers=c["L_layers"],
+                     expansion=c["expansion"], forward_dtype=dtype, halt_max_steps=16, puzzle_emb_ndim=c["hidden_size"])
     cfg = TrainConfig(data_path=data, arch=arch, global_batch_size=c["batch"], epochs=1000, eval_interval=None,
                       run_dir=tempfile.mkdtemp(), tensorboard=False, lr_warmup_steps=10, compile=compile_model)
     trainer = Trainer(cfg, progress=False)

@@ -35,7 +35,8 @@ def test_two_processes_match_one(tmp_path):
     single = load_file(str(checkpoint.resolve(tmp_path / "single") / "model.safetensors"))
     cfg, meta = checkpoint.read_config(tmp_path / "single")
     torch.manual_seed(cfg.seed)
-    init = build_model(cfg.arch, meta).state_dict()  # the same seed gives the same starting weights
+    # the same seed gives the same starting weights
+    init = build_model(cfg.arch, meta.vocab_size, meta.seq_len, meta.num_puzzle_identifiers).state_dict()
     assert ddp.keys() == single.keys()
     for name in single:
         moved = (single[name] - init[name]).norm()

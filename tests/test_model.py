@@ -3,10 +3,9 @@ import math
 import pytest
 import torch
 
-from hrmkit.config import ArchConfig
-from hrmkit.models import build_model
+from hrmkit.models import HRMConfig, build_model
 from hrmkit.models.layers import _truncated_std, swiglu_width, trunc_normal_
-from tests.conftest import fake_meta, tiny_arch
+from tests.conftest import TINY, tiny_arch
 
 
 def batch(B=3, seq_len=16, vocab=6, num_ids=5, seed=0):
@@ -19,17 +18,17 @@ def batch(B=3, seq_len=16, vocab=6, num_ids=5, seed=0):
 
 
 def test_paper_27m_parameter_count():
-    model = build_model(ArchConfig(), fake_meta(vocab_size=11, seq_len=81, num_ids=1))
+    model = build_model(HRMConfig(), vocab_size=11, seq_len=81, num_puzzle_identifiers=1)
     assert sum(p.numel() for p in model.parameters()) == 27_275_266  # Sudoku, HRM paper / reference log
     core = model.core
     assert swiglu_width(512, 4) == 1536
     assert core.puzzle_emb_len == 1 and core.total_len == 82
-    assert sum(p.numel() for p in build_model(ArchConfig(), fake_meta(vocab_size=6, seq_len=900)).parameters()) == 27_270_146
+    assert sum(p.numel() for p in build_model(HRMConfig(), vocab_size=6, seq_len=900).parameters()) == 27_270_146
 
 
-def test_shapes_and_initial_q(meta):
+def test_shapes_and_initial_q():
     torch.manual_seed(0)
-    model = build_model(tiny_arch(), meta)
+    model = build_model(tiny_arch(), **TINY)
     b = batch()
     carry = model.initial_carry(b)
     assert carry.halted.all()
@@ -48,11 +47,11 @@ def test_truncated_normal_has_the_requested_std():
     assert math.isclose(_truncated_std(-2, 2), 0.8796, abs_tol=1e-4)
 
 
-def test_gradient_flows_only_through_the_last_step(meta):
+def test_gradient_flows_only_through_the_last_step():
     """The 1-step gradient: the initial state gets no gradient, and the gradient w.r.t. the input
     embedding equals that of a model whose earlier cycles are replaced by detached constants."""
     torch.manual_seed(0)
-    model = build_model(tiny_arch(H_cycles=3, L_cycles=3), meta)
+    model = build_model(tiny_arch(H_cycles=3, L_cycles=3), **TINY)
     core = model.core
     b = batch()
     x = core.embed(b["inputs"], b["puzzle_identifiers"]).detach().requires_grad_(True)
@@ -94,17 +93,17 @@ def _saved_bytes(model, b) -> int:
     return total
 
 
-def test_memory_for_backward_does_not_grow_with_cycles(meta):
+def test_memory_for_backward_does_not_grow_with_cycles():
     b = batch()
-    model_small = build_model(tiny_arch(H_cycles=1, L_cycles=1), meta).eval()
-    model_deep = build_model(tiny_arch(H_cycles=4, L_cycles=6), meta).eval()
+    model_small = build_model(tiny_arch(H_cycles=1, L_cycles=1), **TINY).eval()
+    model_deep = build_model(tiny_arch(H_cycles=4, L_cycles=6), **TINY).eval()
     small, deep = _saved_bytes(model_small, b), _saved_bytes(model_deep, b)
     assert small > 0 and deep == small
 
 
-def test_act_resets_halted_slots_and_keeps_the_others(meta):
+def test_act_resets_halted_slots_and_keeps_the_others():
     torch.manual_seed(0)
-    model = build_model(tiny_arch(), meta).eval()
+    model = build_model(tiny_arch(), **TINY).eval()
     b1, b2 = batch(seed=1), batch(seed=2)
     carry, _ = model(model.initial_carry(b1), b1)
     assert torch.equal(carry.data["inputs"], b1["inputs"])
@@ -121,8 +120,8 @@ def test_act_resets_halted_slots_and_keeps_the_others(meta):
     assert not torch.allclose(new_carry.state[0][1], old_state[0][1])
 
 
-def test_evaluation_runs_exactly_halt_max_steps(meta):
-    model = build_model(tiny_arch(halt_max_steps=5), meta).eval()
+def test_evaluation_runs_exactly_halt_max_steps():
+    model = build_model(tiny_arch(halt_max_steps=5), **TINY).eval()
     with torch.no_grad():
         model.core.q_head.bias.copy_(torch.tensor([10.0, -10.0]))  # "halt!" - ignored at evaluation
         b = batch()
@@ -137,8 +136,8 @@ def test_evaluation_runs_exactly_halt_max_steps(meta):
     assert "target_q_continue" not in out
 
 
-def test_training_halts_on_q_and_computes_the_continue_target(meta):
-    model = build_model(tiny_arch(halt_exploration_prob=0.0), meta).train()
+def test_training_halts_on_q_and_computes_the_continue_target():
+    model = build_model(tiny_arch(halt_exploration_prob=0.0), **TINY).train()
     b = batch()
     with torch.no_grad():
         model.core.q_head.bias.copy_(torch.tensor([3.0, -3.0]))
@@ -156,9 +155,9 @@ def test_training_halts_on_q_and_computes_the_continue_target(meta):
     assert torch.allclose(out["target_q_continue"], torch.sigmoid(torch.tensor(-3.0)).expand(3))
 
 
-def test_exploration_delays_halting(meta):
+def test_exploration_delays_halting():
     torch.manual_seed(0)
-    model = build_model(tiny_arch(halt_exploration_prob=1.0, halt_max_steps=8), meta).train()
+    model = build_model(tiny_arch(halt_exploration_prob=1.0, halt_max_steps=8), **TINY).train()
     b = batch(B=64, seed=3)
     b["puzzle_identifiers"].zero_()
     with torch.no_grad():
@@ -167,8 +166,8 @@ def test_exploration_delays_halting(meta):
     assert not carry.halted.any()  # every slot drew a minimum of at least 2 steps
 
 
-def test_learned_positions_and_bfloat16_run(meta):
-    model = build_model(tiny_arch(pos_encodings="learned", forward_dtype="bfloat16", puzzle_emb_ndim=0), meta)
+def test_learned_positions_and_bfloat16_run():
+    model = build_model(tiny_arch(pos_encodings="learned", forward_dtype="bfloat16", puzzle_emb_ndim=0), **TINY)
     b = batch()
     carry, out = model(model.initial_carry(b), b)
     assert out["logits"].dtype == torch.bfloat16 and carry.state[0].shape == (3, 16, 32)
@@ -177,7 +176,7 @@ def test_learned_positions_and_bfloat16_run(meta):
 
 @pytest.mark.parametrize("ndim", [16, 32, 48])
 def test_puzzle_embedding_prefix_length(ndim):
-    model = build_model(tiny_arch(puzzle_emb_ndim=ndim), fake_meta())
+    model = build_model(tiny_arch(puzzle_emb_ndim=ndim), **TINY)
     assert model.core.puzzle_emb_len == -(-ndim // 32)
     b = batch()
     _carry, out = model(model.initial_carry(b), b)

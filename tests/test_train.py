@@ -9,10 +9,10 @@ from safetensors.torch import load_file
 
 from hrmkit import checkpoint
 from hrmkit.cli import main
-from hrmkit.config import ArchConfig, TrainConfig
+from hrmkit.config import TrainConfig
 from hrmkit.data import build as B
 from hrmkit.errors import HrmError
-from hrmkit.models import build_model
+from hrmkit.models import HRMConfig, build_model
 from hrmkit.solve import check_answer, format_trace, from_pretrained, solve
 from hrmkit.train import Trainer
 
@@ -25,7 +25,7 @@ def data4(tmp_path_factory):
 
 
 def small_cfg(data, run_dir, **overrides) -> TrainConfig:
-    arch = ArchConfig(hidden_size=32, num_heads=2, H_layers=1, L_layers=1, H_cycles=2, L_cycles=2, halt_max_steps=3,
+    arch = HRMConfig(hidden_size=32, num_heads=2, H_layers=1, L_layers=1, H_cycles=2, L_cycles=2, halt_max_steps=3,
                       puzzle_emb_ndim=32, expansion=2.0)
     values = dict(data_path=str(data), arch=arch, global_batch_size=16, epochs=2, eval_interval=1, eval_max_examples=32,
                   lr=1e-3, lr_warmup_steps=5, lr_min_ratio=0.5, puzzle_emb_lr=1e-2, run_dir=str(run_dir), tensorboard=False, log_every=5)
@@ -183,7 +183,8 @@ def test_torch_compile_trains_like_eager(data4, tmp_path):
     assert a.keys() == b.keys()  # compiling does not rename weights
     assert all(torch.equal(eager.model.state_dict()[k], a[k]) for k in a)  # the checkpoint holds the trained weights
     torch.manual_seed(0)
-    init = build_model(eager.cfg.arch, eager.dataset.metadata).state_dict()
+    m = eager.dataset.metadata
+    init = build_model(eager.cfg.arch, m.vocab_size, m.seq_len, m.num_puzzle_identifiers).state_dict()
     assert any(not torch.equal(init[k], a[k]) for k in a)  # training moved the weights
     for k in a:
         # Fused kernels change rounding; AdamATan2 can turn that into a different step on ~zero gradients,

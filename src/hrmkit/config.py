@@ -1,50 +1,21 @@
-"""Typed configuration: the model architecture and the training run, presets, and key=value overrides."""
+"""Typed configuration of a training run (the model part is the registered architecture's own config), presets, and key=value overrides."""
 
 from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
 
 from hrmkit.errors import HrmError, first_validation_error
+from hrmkit.models.base import ModelConfig
+from hrmkit.models.registry import parse_model_config
 
 
 class ConfigError(HrmError):
     pass
-
-
-class ArchConfig(BaseModel):
-    """Model architecture. Defaults are the HRM paper's 27M model (hrm_v1.yaml of the reference)."""
-
-    model_config = ConfigDict(extra="forbid")
-    name: Literal["hrm"] = "hrm"
-    hidden_size: int = Field(512, gt=0)
-    num_heads: int = Field(8, gt=0)
-    expansion: float = Field(4.0, gt=0)
-    H_layers: int = Field(4, ge=1)
-    L_layers: int = Field(4, ge=1)
-    H_cycles: int = Field(2, ge=1)
-    L_cycles: int = Field(2, ge=1)
-    halt_max_steps: int = Field(16, ge=1)
-    halt_exploration_prob: float = Field(0.1, ge=0, le=1)
-    pos_encodings: Literal["rope", "learned"] = "rope"
-    rope_theta: float = 10000.0
-    rms_norm_eps: float = 1e-5
-    puzzle_emb_ndim: int = Field(512, ge=0, description="0 disables the per-puzzle embedding")
-    forward_dtype: Literal["auto", "float32", "bfloat16"] = Field(
-        "auto", description="auto: bfloat16 on CUDA with bf16 support, float32 elsewhere")
-    loss_type: Literal["stablemax", "softmax"] = "stablemax"
-
-    @model_validator(mode="after")
-    def _heads_fit(self) -> ArchConfig:
-        if self.hidden_size % self.num_heads:
-            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
-        if self.pos_encodings == "rope" and (self.hidden_size // self.num_heads) % 2:
-            raise ValueError(f"RoPE needs an even head size; hidden_size / num_heads = {self.hidden_size // self.num_heads}")
-        return self
 
 
 class TrainConfig(BaseModel):
@@ -53,7 +24,8 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     data_path: str
     data_preset: str | None = Field(None, description="build data_path from this dataset preset when it is missing")
-    arch: ArchConfig = ArchConfig()
+    arch: SerializeAsAny[ModelConfig] = Field(default_factory=lambda: parse_model_config({}),
+                                              description="the model: a config of the architecture named by arch.name")
     global_batch_size: int = Field(768, gt=0)
     epochs: int = Field(100000, gt=0)
     eval_interval: int | None = Field(10000, description="evaluate every this many epochs (None: only at the end)")
@@ -66,6 +38,8 @@ class TrainConfig(BaseModel):
     beta2: float = 0.95
     puzzle_emb_lr: float = Field(1e-2, ge=0)
     puzzle_emb_weight_decay: float = Field(0.1, ge=0)
+    ema: bool = Field(False, description="keep an exponential moving average of the weights; evaluate and solve with it (TRM)")
+    ema_rate: float = Field(0.999, ge=0, lt=1)
     seed: int = 0
     run_dir: str | None = Field(None, description="default runs/<data name>-<arch>-<time>")
     checkpoint_every: int | None = Field(None, description="also checkpoint every this many steps")
@@ -73,6 +47,11 @@ class TrainConfig(BaseModel):
     compile: bool = False
     device: str = "auto"
     tensorboard: bool = True
+
+    @field_validator("arch", mode="before")
+    @classmethod
+    def _arch_by_name(cls, value: object) -> ModelConfig:
+        return parse_model_config(value)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

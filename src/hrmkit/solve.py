@@ -52,7 +52,7 @@ class SolveTrace:
 def from_pretrained(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[ACTModel, DatasetMetadata]:
     """A model from a checkpoint folder or a run folder (its newest checkpoint), in eval mode."""
     cfg, meta = checkpoint.read_config(path)
-    model = build_model(cfg.arch, meta, device)
+    model = build_model(cfg.arch, meta.vocab_size, meta.seq_len, meta.num_puzzle_identifiers, device)
     weights = checkpoint.read_tensors(path, "model")
     missing, unexpected = model.load_state_dict(weights, strict=False)
     if missing or unexpected:

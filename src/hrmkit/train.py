@@ -120,7 +120,7 @@ class Trainer:
 
         # Same weights and fixed H/L init states on every rank; then per-rank randomness for ACT exploration.
         torch.manual_seed(cfg.seed)
-        self.model: ACTModel = build_model(cfg.arch, meta, self.rt.device)
+        self.model: ACTModel = build_model(cfg.arch, meta.vocab_size, meta.seq_len, meta.num_puzzle_identifiers, self.rt.device)
         torch.manual_seed(cfg.seed + self.rt.rank)
         if cfg.compile:
             # Compile the recursion only: embeddings (with the sparse leaf) and the carry logic stay eager.

@@ -4,10 +4,11 @@ One ``forward(carry, batch)`` is one *segment* for every slot of the batch (deep
 caller computes the loss and takes an optimizer step after each). As in the reference:
 - slots that halted at the previous segment restart from the initial states with the example that
   ``batch`` holds in that slot; the other slots go on with their current example;
-- training halts a slot when q_halt > q_continue, never before a randomly drawn minimum step (with
-  probability ``halt_exploration_prob``), and always at ``halt_max_steps``;
-- the Q-continue target comes from one more (no-grad) segment from the new state:
-  sigmoid(q_halt_next if last step else max(q_halt_next, q_continue_next));
+- training halts a slot when its Q values say so, never before a randomly drawn minimum step (with
+  probability ``halt_exploration_prob``), and always at ``halt_max_steps``. The core says which rule:
+  with a Q-continue head (HRM) halt when q_halt > q_continue, and learn q_continue from one more
+  (no-grad) segment from the new state: sigmoid(q_halt_next if last step else max(q_halt_next,
+  q_continue_next)); without one (TRM) halt when q_halt > 0, with no target and no extra segment;
 - evaluation never halts early: every slot runs ``halt_max_steps`` segments.
 """
 
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from hrmkit.models.base import ModelConfig
 
 
 @dataclass
@@ -43,11 +46,12 @@ class ACTCarry:
 
 
 class ACTModel(nn.Module):
-    def __init__(self, core: nn.Module, halt_max_steps: int, halt_exploration_prob: float):
+    def __init__(self, core: nn.Module, config: ModelConfig):
         super().__init__()
         self.core = core
-        self.halt_max_steps = halt_max_steps
-        self.halt_exploration_prob = halt_exploration_prob
+        self.config = config
+        self.halt_max_steps = config.halt_max_steps
+        self.halt_exploration_prob = config.halt_exploration_prob
 
     def initial_carry(self, batch: dict[str, torch.Tensor]) -> ACTCarry:
         B = batch["inputs"].shape[0]
@@ -74,13 +78,15 @@ class ACTModel(nn.Module):
             is_last = steps >= self.halt_max_steps
             halted = is_last
             if self.training and self.halt_max_steps > 1:
-                halted = halted | (q_halt > q_continue)
+                learns_continue = self.core.has_q_continue
+                halted = halted | ((q_halt > q_continue) if learns_continue else (q_halt > 0))
                 # Exploration: some slots must run at least a random number of segments.
                 explore = torch.rand_like(q_halt) < self.halt_exploration_prob
                 min_halt = explore * torch.randint_like(steps, low=2, high=self.halt_max_steps + 1)
                 halted = halted & (steps >= min_halt)
-                # Q-continue target: bootstrap from one more segment (no replay buffer, no target net).
-                _, _, next_halt, next_continue = self.core(state, x.detach())
-                outputs["target_q_continue"] = torch.sigmoid(
-                    torch.where(is_last, next_halt, torch.maximum(next_halt, next_continue)))
+                if learns_continue:
+                    # Q-continue target: bootstrap from one more segment (no replay buffer, no target net).
+                    _, _, next_halt, next_continue = self.core(state, x.detach())
+                    outputs["target_q_continue"] = torch.sigmoid(
+                        torch.where(is_last, next_halt, torch.maximum(next_halt, next_continue)))
         return ACTCarry(state=state, steps=steps, halted=halted, data=data), outputs

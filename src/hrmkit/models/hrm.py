@@ -18,11 +18,13 @@ The carry (z_H, z_L) is detached, so memory does not grow with the number of cyc
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
+from pydantic import Field, model_validator
 from torch import nn
 
-from hrmkit.config import ArchConfig
+from hrmkit.models.base import CoreOutput, ModelConfig
 from hrmkit.models.layers import (
     CastedEmbedding,
     CastedLinear,
@@ -35,10 +37,40 @@ from hrmkit.models.layers import (
 State = tuple[torch.Tensor, torch.Tensor]
 
 
+class HRMConfig(ModelConfig):
+    """HRM ACT v1. Defaults are the paper's 27M model (hrm_v1.yaml of the reference)."""
+
+    name: Literal["hrm"] = "hrm"
+    hidden_size: int = Field(512, gt=0)
+    num_heads: int = Field(8, gt=0)
+    expansion: float = Field(4.0, gt=0)
+    H_layers: int = Field(4, ge=1)
+    L_layers: int = Field(4, ge=1)
+    H_cycles: int = Field(2, ge=1)
+    L_cycles: int = Field(2, ge=1)
+    pos_encodings: Literal["rope", "learned"] = "rope"
+    rope_theta: float = 10000.0
+    rms_norm_eps: float = 1e-5
+    puzzle_emb_ndim: int = Field(512, ge=0, description="0 disables the per-puzzle embedding")
+
+    @model_validator(mode="after")
+    def _heads_fit(self) -> HRMConfig:
+        check_heads(self.hidden_size, self.num_heads, self.pos_encodings == "rope")
+        return self
+
+
+def check_heads(hidden_size: int, num_heads: int, rope: bool) -> None:
+    """Attention needs hidden_size = heads x head size, and RoPE an even head size."""
+    if hidden_size % num_heads:
+        raise ValueError(f"hidden_size {hidden_size} is not divisible by num_heads {num_heads}")
+    if rope and (hidden_size // num_heads) % 2:
+        raise ValueError(f"RoPE needs an even head size; hidden_size / num_heads = {hidden_size // num_heads}")
+
+
 class ReasoningModule(nn.Module):
     """A stack of blocks; ``forward(z, injection)`` adds the injection, then runs the blocks."""
 
-    def __init__(self, cfg: ArchConfig, num_layers: int):
+    def __init__(self, cfg: HRMConfig, num_layers: int):
         super().__init__()
         self.layers = nn.ModuleList(
             PostNormBlock(cfg.hidden_size, cfg.num_heads, cfg.expansion, cfg.rms_norm_eps) for _ in range(num_layers))
@@ -55,7 +87,7 @@ class HRM(nn.Module):
 
     has_q_continue = True
 
-    def __init__(self, cfg: ArchConfig, vocab_size: int, seq_len: int, num_puzzle_identifiers: int, dtype: torch.dtype):
+    def __init__(self, cfg: HRMConfig, vocab_size: int, seq_len: int, num_puzzle_identifiers: int, dtype: torch.dtype):
         super().__init__()
         self.cfg = cfg
         self.dtype = dtype
@@ -112,7 +144,7 @@ class HRM(nn.Module):
 
     # ---- one segment
 
-    def forward(self, state: State, x: torch.Tensor) -> tuple[State, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, state: State, x: torch.Tensor) -> CoreOutput:
         cfg = self.cfg
         rope = self.rotary() if cfg.pos_encodings == "rope" else None
         z_H, z_L = state
@@ -128,4 +160,4 @@ class HRM(nn.Module):
         z_H = self.H_level(z_H, z_L, rope)
         logits = self.lm_head(z_H)[:, self.puzzle_emb_len:]
         q = self.q_head(z_H[:, 0]).float()
-        return (z_H.detach(), z_L.detach()), logits, q[..., 0], q[..., 1]
+        return CoreOutput((z_H.detach(), z_L.detach()), logits, q[..., 0], q[..., 1])

@@ -1,0 +1,90 @@
+"""Architectures by name: ``register_model(ConfigClass, CoreClass)`` and everything that picks one.
+
+The built-in models register themselves when ``hrmkit.models`` is imported; a plug-in calls
+``register_model`` (or ships an entry point in the group ``hrmkit.models``, see ``hrmkit.plugins``).
+``TrainConfig.arch`` is validated through :func:`parse_model_config`, which dispatches on ``name``:
+a discriminated union whose members can be added at run time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from hrmkit.errors import HrmError
+from hrmkit.models.base import ModelConfig, resolve_dtype
+
+DEFAULT_MODEL = "hrm"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    config_cls: type[ModelConfig]
+    core_cls: type[nn.Module]
+
+
+_MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(config_cls: type[ModelConfig], core_cls: type[nn.Module], *, replace: bool = False) -> ModelSpec:
+    """Make an architecture available under its config's ``name`` (the default of its ``name`` field)."""
+    name = config_cls.model_fields["name"].default
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{config_cls.__name__}.name needs a default naming the model")
+    if name in _MODELS and not replace and _MODELS[name].core_cls is not core_cls:
+        raise ValueError(f"a model named {name!r} is already registered")
+    spec = ModelSpec(name, config_cls, core_cls)
+    _MODELS[name] = spec
+    return spec
+
+
+def _load_builtins() -> None:
+    import hrmkit.models  # noqa: F401  (registers hrm, trm, transformer)
+    from hrmkit.plugins import load_plugins
+
+    load_plugins()
+
+
+def model_names() -> list[str]:
+    _load_builtins()
+    return sorted(_MODELS)
+
+
+def get_model(name: str) -> ModelSpec:
+    _load_builtins()
+    if name not in _MODELS:
+        raise HrmError(f"unknown model {name!r}; choose {', '.join(sorted(_MODELS))}")
+    return _MODELS[name]
+
+
+def parse_model_config(value: Any) -> ModelConfig:
+    """A model config from a dict (dispatching on ``name``, default hrm) or an instance (kept as is)."""
+    if isinstance(value, ModelConfig):
+        return value
+    if not isinstance(value, dict):
+        raise ValueError("expected a mapping of model settings")
+    name = value.get("name", DEFAULT_MODEL)
+    _load_builtins()
+    if name not in _MODELS:
+        raise ValueError(f"unknown model {name!r}; choose {', '.join(sorted(_MODELS))}")
+    return _MODELS[name].config_cls.model_validate({**value, "name": name})
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters (buffers such as the puzzle table and fixed init states are not counted, as the papers)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def build_model(arch: ModelConfig, vocab_size: int, seq_len: int, num_puzzle_identifiers: int = 1,
+                device: torch.device | str = "cpu") -> nn.Module:
+    """The architecture named by ``arch.name``, wrapped in the shared ACT loop, on ``device``."""
+    from hrmkit.models.act import ACTModel
+
+    device = torch.device(device)
+    spec = get_model(arch.name)
+    core = spec.core_cls(arch, vocab_size, seq_len, num_puzzle_identifiers, resolve_dtype(arch.forward_dtype, device))
+    return ACTModel(core, arch).to(device)
