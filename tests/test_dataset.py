@@ -5,10 +5,12 @@ import pytest
 
 from hrmkit.cli import main
 from hrmkit.data import build as B
-from hrmkit.data import codec
-from hrmkit.data.check import check_dataset, sudoku_label_faults
+from hrmkit.data.check import check_dataset
+from hrmkit.data.codec import grid_encode
 from hrmkit.data.format import DatasetError, load_dataset
 from hrmkit.puzzles import sudoku as S
+from hrmkit.tasks.sudoku import decode as sudoku_decode
+from hrmkit.tasks.sudoku import label_faults as sudoku_label_faults
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +38,11 @@ def test_groups_hold_the_original_and_its_augmentations(sudoku_ds):
     train = sudoku_ds["train"]
     g = train.group_indices
     for group in range(5):
-        first = codec.sudoku_decode(train.inputs[g[group]], 4)
+        first = sudoku_decode(train.inputs[g[group]], 4)
         for p in range(g[group], g[group + 1]):
-            puzzle = codec.sudoku_decode(train.inputs[p], 4)
+            puzzle = sudoku_decode(train.inputs[p], 4)
             assert (puzzle != 0).sum() == (first != 0).sum()
-            assert S.is_solution_of(codec.sudoku_decode(train.labels[p], 4), puzzle)
+            assert S.is_solution_of(sudoku_decode(train.labels[p], 4), puzzle)
 
 
 def test_build_is_deterministic_whatever_the_workers(tmp_path):
@@ -117,8 +119,8 @@ def test_vectorised_sudoku_check_agrees_with_the_solver():
     puzzles, sols = [], []
     for _ in range(10):
         p, s, _ = S.generate(9, rng, "any")
-        puzzles.append(codec.sudoku_encode(p))
-        sols.append(codec.sudoku_encode(s))
+        puzzles.append(grid_encode(p))
+        sols.append(grid_encode(s))
     inputs, labels = np.array(puzzles), np.array(sols)
     assert not sudoku_label_faults(inputs, labels, 9).any()
     labels[2, [0, 1]] = labels[2, [1, 0]]  # swap two cells: rows stay full, columns break
@@ -163,7 +165,8 @@ def test_cli_data_commands(tmp_path, capsys):
     assert main(["data", "check", str(out)]) == 0
     assert "ok" in capsys.readouterr().out
     assert main(["data", "build", "maze", "--difficulty", "hard", "--out", str(tmp_path / "x")]) == 2
-    assert capsys.readouterr().err.strip() == "error: option --difficulty does not apply to maze"
+    assert capsys.readouterr().err.strip() == ("error: difficulty (--difficulty) does not apply to maze; "
+                                               "its settings: train, test, seed, size, min_path, loops, aug, csv_dir")
     assert main(["data", "build", "chess", "--out", str(tmp_path / "x")]) == 2
     assert "unknown dataset 'chess'" in capsys.readouterr().err
     assert main(["data", "check", str(tmp_path / "nothing")]) == 2

@@ -106,7 +106,7 @@ def test_config_round_trip_and_overrides(tmp_path):
     (["arch.hiden_size=3"], "unknown setting 'arch.hiden_size'"),
     (["lr=fast"], "lr: Input should be a valid number"),
     (["lr"], "not of the form key=value"),
-    (["arch.name=gpt"], "arch.name: Input should be 'hrm'"),
+    (["arch.name=gpt"], "arch: unknown model 'gpt'; choose hrm"),  # and the other registered names
     (["arch.hidden_size=30"], "hidden_size 30 is not divisible by num_heads 4"),
     (["arch.hidden_size=12", "arch.num_heads=4"], "RoPE needs an even head size"),
 ])

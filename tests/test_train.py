@@ -13,7 +13,8 @@ from hrmkit.config import TrainConfig
 from hrmkit.data import build as B
 from hrmkit.errors import HrmError
 from hrmkit.models import HRMConfig, build_model
-from hrmkit.solve import check_answer, format_trace, from_pretrained, solve
+from hrmkit.solve import format_trace, from_pretrained, solve
+from hrmkit.tasks import get_task
 from hrmkit.train import Trainer
 
 
@@ -123,8 +124,8 @@ def test_solve_api_trace(data4, tmp_path):
     text = format_trace(trace, meta)
     assert "puzzle:" in text and "segment 4" in text
     label = np.asarray(trainer.dataset["test"].labels[0])
-    assert check_answer(meta, puzzle, label) is True
-    assert check_answer(meta, puzzle, puzzle) is False
+    assert get_task(meta.task).check_answer(puzzle, label, meta) is True
+    assert get_task(meta.task).check_answer(puzzle, puzzle, meta) is False
 
 
 def test_ctrl_c_stops_with_a_resumable_checkpoint(data4, tmp_path):

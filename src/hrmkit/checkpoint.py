@@ -1,11 +1,14 @@
 """Checkpoints: safetensors for tensors, JSON for everything else; written atomically.
 
-    <ckpt>/config.json        the TrainConfig and the dataset metadata (enough to rebuild the model)
-    <ckpt>/model.safetensors  parameters and buffers (puzzle-embedding table and H/L init included)
-    <ckpt>/optimizer.safetensors   AdamATan2 moments and step per parameter     (training only)
-    <ckpt>/carry.safetensors  the ACT carry: states, steps, halted flags, current examples   (training only)
-    <ckpt>/rng.safetensors    torch RNG states                                   (training only)
-    <ckpt>/state.json         step, sampler state, numpy RNG                     (training only)
+    <ckpt>/config.json        {"config": TrainConfig, "dataset": metadata}: enough to rebuild the model
+                              (a run folder's own config.json has the same shape)
+    <ckpt>/model.safetensors  the weights to use: parameters and buffers (puzzle table, init states);
+                              the EMA weights when the run keeps an EMA
+    <ckpt>/raw_model.safetensors   the raw (non-EMA) weights, to resume training  (EMA runs only)
+    <ckpt>/optimizer.safetensors   AdamATan2 moments and step per parameter       (training only)
+    <ckpt>/carry.safetensors  the ACT carry of every rank: states, steps, halted flags, examples   (training only)
+    <ckpt>/rng.safetensors    torch RNG states of every rank                      (training only)
+    <ckpt>/state.json         step, sampler state, last evaluation               (training only)
 
 A run folder keeps its checkpoints under ``checkpoints/step_<N>`` and names the newest in
 ``checkpoints/latest``.
@@ -15,67 +18,55 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from hrmkit.atomic import atomic_directory, atomic_write_text
 from hrmkit.config import TrainConfig
 from hrmkit.data.format import DatasetMetadata
-from hrmkit.errors import HrmError
+from hrmkit.errors import HrmError, first_validation_error
 
 
 class CheckpointError(HrmError):
     pass
 
 
-def _clean(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def clean_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     # torch.compile wraps modules as `_orig_mod`; keep names stable across compiled and eager runs.
     return {k.replace("_orig_mod.", ""): v.detach().contiguous().cpu().clone() for k, v in state.items()}
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    tmp.replace(path)
+def config_payload(config: TrainConfig, dataset: DatasetMetadata) -> str:
+    """The one config.json shape, for run folders and checkpoints alike."""
+    return json.dumps({"config": config.model_dump(), "dataset": dataset.model_dump(exclude={"build"})}, indent=2)
 
 
-def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, config: TrainConfig, dataset: DatasetMetadata,
+def write_run_config(run_dir: str | os.PathLike, config: TrainConfig, dataset: DatasetMetadata) -> None:
+    atomic_write_text(Path(run_dir) / "config.json", config_payload(config, dataset))
+
+
+def save_checkpoint(path: str | os.PathLike, weights: dict[str, torch.Tensor], config: TrainConfig, dataset: DatasetMetadata,
                     training: dict[str, Any] | None = None) -> Path:
-    """Write a checkpoint folder atomically (temp folder, then rename).
+    """Write a checkpoint folder atomically (temp folder, then rename) and point ``latest`` at it.
 
-    ``training``, when given, holds ``optimizer`` (state tensors by name), ``carry`` (tensors), ``rng``
-    (tensors) and ``state`` (JSON-able dict): everything needed to resume exactly.
+    ``training``, when given, holds ``optimizer``, ``carry`` and ``rng`` (tensors by name), ``state``
+    (JSON-able) and optionally ``raw_model`` (tensors): everything needed to resume exactly.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
-        payload = {"config": config.model_dump(), "dataset": dataset.model_dump(exclude={"build"})}
-        (tmp / "config.json").write_text(json.dumps(payload, indent=2))
-        save_file(_clean(model.state_dict()), str(tmp / "model.safetensors"))
+    with atomic_directory(path) as tmp:
+        (tmp / "config.json").write_text(config_payload(config, dataset))
+        save_file(clean_state(weights), str(tmp / "model.safetensors"))
         if training is not None:
-            save_file(_clean(training["optimizer"]), str(tmp / "optimizer.safetensors"))
-            save_file(_clean(training["carry"]), str(tmp / "carry.safetensors"))
-            save_file(_clean(training["rng"]), str(tmp / "rng.safetensors"))
+            for name in ("optimizer", "carry", "rng", "raw_model"):
+                if name in training:
+                    save_file(clean_state(training[name]), str(tmp / f"{name}.safetensors"))
             (tmp / "state.json").write_text(json.dumps(training["state"]))
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            path.rename(old)
-            tmp.rename(path)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    _atomic_write_text(path.parent / "latest", path.name)
+    atomic_write_text(path.parent / "latest", path.name)
     return path
 
 
@@ -93,13 +84,20 @@ def resolve(path: str | os.PathLike) -> Path:
     raise CheckpointError(f"{path}: not a checkpoint (no model.safetensors) nor a run with checkpoints")
 
 
-def read_config(path: str | os.PathLike) -> tuple[TrainConfig, DatasetMetadata]:
-    path = resolve(path)
+def read_config_file(file: str | os.PathLike) -> tuple[TrainConfig, DatasetMetadata]:
+    file = Path(file)
     try:
-        payload = json.loads((path / "config.json").read_text())
+        payload = json.loads(file.read_text())
         return TrainConfig.model_validate(payload["config"]), DatasetMetadata.model_validate(payload["dataset"])
-    except (OSError, json.JSONDecodeError, KeyError, ValueError) as e:
-        raise CheckpointError(f"{path}/config.json: unreadable ({str(e).splitlines()[0]})") from None
+    except ValidationError as e:
+        where, _, message = first_validation_error(e)
+        raise CheckpointError(f"{file}: invalid ({where}: {message})") from None
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{file}: unreadable ({str(e).splitlines()[0]})") from None
+
+
+def read_config(path: str | os.PathLike) -> tuple[TrainConfig, DatasetMetadata]:
+    return read_config_file(resolve(path) / "config.json")
 
 
 def read_tensors(path: str | os.PathLike, name: str) -> dict[str, torch.Tensor]:
@@ -117,3 +115,21 @@ def read_state(path: str | os.PathLike) -> dict[str, Any]:
     if not file.exists():
         raise CheckpointError(f"{file}: missing: this checkpoint holds weights only and cannot resume training")
     return json.loads(file.read_text())
+
+
+def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], source: str | os.PathLike) -> None:
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(f"{source}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+
+
+def from_pretrained(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, DatasetMetadata]:
+    """A model from a checkpoint folder or a run folder (its newest checkpoint), in eval mode, with
+    the weights to use (EMA ones for an EMA run). ``model.config`` is its architecture's config."""
+    from hrmkit.models import build_model
+
+    ckpt = resolve(path)
+    cfg, meta = read_config(ckpt)
+    model = build_model(cfg.arch, meta.vocab_size, meta.seq_len, meta.num_puzzle_identifiers, device)
+    load_weights(model, read_tensors(ckpt, "model"), ckpt)
+    return model.eval(), meta

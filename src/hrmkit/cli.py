@@ -13,161 +13,116 @@ from hrmkit.errors import HrmError, first_validation_error
 
 
 def _pydantic_line(e: ValidationError) -> str:
-    field, kind, message = first_validation_error(e)
-    if kind == "extra_forbidden":
-        task = e.title.removesuffix("Build").lower()
-        return f"option --{field.replace('_', '-')} does not apply to {task}"
+    field, _, message = first_validation_error(e)
     given = e.errors()[0].get("input")
     return f"{field}: {message}" + (f" (got {given!r})" if given is not None and not isinstance(given, dict) else "")
+
+
+def _key_values(items: list[str]) -> dict[str, object]:
+    import yaml
+
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise HrmError(f"{item!r} is not of the form key=value")
+        key, raw = item.split("=", 1)
+        try:
+            out[key.replace("-", "_")] = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError:
+            out[key.replace("-", "_")] = raw
+    return out
 
 
 # --------------------------------------------------------------------------- data
 
 
+_BUILD_FLAGS = ("size", "train", "test", "num_aug", "difficulty", "min_clues", "min_path", "loops", "aug", "seed", "csv_dir", "min_rating")
+
+
 def _cmd_data_build(args: argparse.Namespace) -> None:
     from hrmkit.data import build as builder
 
-    overrides = {k: v for k, v in {
-        "size": args.size, "train": args.train, "test": args.test, "num_aug": args.num_aug,
-        "difficulty": args.difficulty, "min_clues": args.min_clues, "min_path": args.min_path,
-        "loops": args.loops, "aug": args.aug, "seed": args.seed, "csv_dir": args.csv_dir,
-        "min_rating": args.min_rating,
-    }.items() if v is not None}
+    overrides = {k: getattr(args, k) for k in _BUILD_FLAGS if getattr(args, k) is not None}
+    overrides.update(_key_values(args.settings))
     cfg = builder.make_config(args.name, **overrides)
     out = Path(args.out or f"data/{args.name}")
-    ds = builder.build(cfg, out, workers=args.workers, overwrite=args.force, progress=not args.quiet)
-    meta = ds.metadata
-    print(f"wrote {out}: task {meta.task}, seq_len {meta.seq_len}, vocab {meta.vocab_size}, "
-          f"built in {meta.build['build_seconds']} s")
+    meta = builder.build(cfg, out, workers=args.workers, overwrite=args.force, progress=not args.quiet).metadata
+    print(f"wrote {out}: task {meta.task}, seq_len {meta.seq_len}, vocab {meta.vocab_size}, built in {meta.build['build_seconds']} s")
     for name, info in meta.splits.items():
         print(f"  {name}: {info.total_groups} groups, {info.total_puzzles} puzzles, {info.total_examples} examples")
 
 
 def _cmd_data_show(args: argparse.Namespace) -> None:
-    import numpy as np
-
-    from hrmkit.data.codec import render_tokens
     from hrmkit.data.format import load_dataset
+    from hrmkit.data.show import describe, examples
 
     ds = load_dataset(args.dir, verify_hash=False)
-    meta = ds.metadata
-    print(f"{args.dir}: task {meta.task}, grid {meta.grid_shape[0]}x{meta.grid_shape[1]}, seq_len {meta.seq_len}, "
-          f"vocab {meta.vocab_size} {meta.tokens}, puzzle ids {meta.num_puzzle_identifiers}")
-    for name, info in meta.splits.items():
-        print(f"  {name}: {info.total_groups} groups, {info.total_puzzles} puzzles, {info.total_examples} examples")
-    print(f"  build: {meta.build}")
-    split = ds[args.split]
-    for i in range(min(args.n, split.num_examples)):
-        left = render_tokens(np.asarray(split.inputs[i]), meta.tokens, meta.grid_shape).splitlines()
-        right = render_tokens(np.asarray(split.labels[i]), meta.tokens, meta.grid_shape).splitlines()
-        width = len(left[0])
-        print(f"\n{args.split} example {i}:" + " " * max(width - 18, 1) + "   label:")
-        for a, b in zip(left, right):
-            print(f"{a}   {b}")
+    text = examples(ds, args.split, args.n)
+    print(describe(ds) + text)
 
 
 def _cmd_data_check(args: argparse.Namespace) -> None:
     from hrmkit.data.check import check_dataset
     from hrmkit.data.format import load_dataset
 
-    ds = load_dataset(args.dir, verify_hash=True)
-    report = check_dataset(ds)
-    counts = ", ".join(f"{k} {v}" for k, v in report.examples.items())
+    report = check_dataset(load_dataset(args.dir, verify_hash=True))
     if not report.ok:
         raise HrmError(f"{args.dir}: " + "; ".join(report.problems))
+    counts = ", ".join(f"{k} {v}" for k, v in report.examples.items())
     print(f"{args.dir}: ok ({counts} examples; hash, labels and train/test separation verified)")
 
 
 # --------------------------------------------------------------------------- train, eval, solve, demo
 
 
-def _print_eval(metrics: dict, exact_by_step: list[float]) -> None:
-    print(f"exact accuracy {metrics['exact_accuracy']:.4f}   token accuracy {metrics['accuracy']:.4f}   "
-          f"mean ACT steps {metrics['steps']:.2f}   examples {int(metrics['count'])}")
-    curve = "  ".join(f"{i + 1}:{v:.3f}" for i, v in enumerate(exact_by_step))
-    print(f"exact accuracy after each segment: {curve}")
-
-
 def _cmd_train(args: argparse.Namespace) -> None:
-    from hrmkit import checkpoint
-    from hrmkit.config import make_train_config
-    from hrmkit.train import Trainer
+    from hrmkit.train import new_run, resume_run
     from hrmkit.viz import plot_run
 
     if args.resume:
         if args.config or args.overrides:
             raise HrmError("--resume continues a run with its saved config; give no CONFIG or overrides")
-        cfg, _ = checkpoint.read_config(args.resume)
-        trainer = Trainer(cfg, run_dir=args.resume, resume=True, progress=not args.quiet)
+        trainer = resume_run(args.resume, progress=not args.quiet)
+    elif args.config:
+        trainer = new_run(args.config, args.overrides, run_dir=args.run_dir, progress=not args.quiet)
     else:
-        if not args.config:
-            raise HrmError("give a CONFIG (a preset name or a .yaml file) or --resume RUN_DIR")
-        cfg = make_train_config(args.config, args.overrides)
-        trainer = Trainer(cfg, run_dir=args.run_dir, progress=not args.quiet)
-    if trainer.rt.is_main:
-        n_params = sum(p.numel() for p in trainer.model.parameters())
-        print(f"run {trainer.run_dir}: {cfg.arch.name} with {n_params:,} parameters on {trainer.rt.device}"
-              f"{f' x{trainer.rt.world_size}' if trainer.rt.distributed else ''}, {trainer.total_steps} steps"
-              f"{f' (resuming at {trainer.step})' if args.resume else ''}")
+        raise HrmError("give a CONFIG (a preset name or a .yaml file) or --resume RUN_DIR")
+    main_process = trainer.rt.is_main
+    if main_process:
+        world = f" x{trainer.rt.world_size}" if trainer.rt.distributed else ""
+        print(f"run {trainer.run_dir}: {trainer.cfg.arch.name} with {trainer.num_parameters:,} parameters on {trainer.rt.device}{world}, "
+              f"{trainer.total_steps} steps" + (f" (resuming at {trainer.step})" if args.resume else ""))
     summary = trainer.fit(max_steps=args.max_steps)
     trainer.close()
-    if trainer.rt.is_main:
+    if main_process:
         if summary["interrupted"]:
             print(f"interrupted at step {summary['step']}; continue with: hrm train --resume {trainer.run_dir}")
         if summary["eval"]:
             print(f"step {summary['step']}: eval exact accuracy {summary['eval']['exact_accuracy']:.4f}, "
                   f"token accuracy {summary['eval']['accuracy']:.4f}")
-        plot = plot_run(trainer.run_dir)
-        print(f"checkpoints in {trainer.run_dir / 'checkpoints'}; curves in {plot}")
+        print(f"checkpoints in {trainer.run_dir / 'checkpoints'}; curves in {plot_run(trainer.run_dir)}")
 
 
 def _cmd_eval(args: argparse.Namespace) -> None:
-    import json
+    from hrmkit.evaluate import evaluate_checkpoint, format_report
 
-    from hrmkit import checkpoint
-    from hrmkit.data.format import load_dataset
-    from hrmkit.evaluate import evaluate
-    from hrmkit.solve import from_pretrained
-    from hrmkit.train import select_device
-
-    device = select_device(args.device)
-    model, meta = from_pretrained(args.checkpoint, device)
-    ds = load_dataset(args.dataset)
-    dm = ds.metadata
-    if (dm.seq_len, dm.vocab_size) != (meta.seq_len, meta.vocab_size):
-        raise HrmError(f"{args.dataset} (seq_len {dm.seq_len}, vocab {dm.vocab_size}) does not fit this model "
-                       f"(seq_len {meta.seq_len}, vocab {meta.vocab_size})")
-    cfg, _ = checkpoint.read_config(args.checkpoint)
-    result = evaluate(model, ds[args.split], dm, args.batch_size, device, steps=args.steps, max_examples=args.max_examples,
-                      loss_type=cfg.arch.loss_type, progress=not args.quiet)
-    _print_eval(result.metrics, result.exact_by_step)
-    ckpt = checkpoint.resolve(args.checkpoint)
-    out = args.out or str(ckpt / f"eval-{ds.path.name}-{args.split}.json")
-    report = {"checkpoint": str(ckpt), "dataset": str(ds.path), "split": args.split, "steps": args.steps or cfg.arch.halt_max_steps,
-              **result.metrics, "exact_by_step": result.exact_by_step}
-    with open(out, "w") as f:
-        json.dump(report, f, indent=2)
-    print(f"report: {out}")
+    report = evaluate_checkpoint(args.checkpoint, args.dataset, split=args.split, steps=args.steps, max_examples=args.max_examples,
+                                 batch_size=args.batch_size, device_name=args.device, out=args.out, progress=not args.quiet)
+    print(format_report(report))
+    print(f"report: {report['report_path']}")
 
 
 def _cmd_solve(args: argparse.Namespace) -> None:
-    import numpy as np
-
-    from hrmkit.data.format import load_dataset
-    from hrmkit.solve import format_trace, from_pretrained, solve
+    from hrmkit.solve import format_trace, from_pretrained, puzzle_from_dataset, solve
 
     model, meta = from_pretrained(args.checkpoint)
     if args.dataset is not None:
-        split = load_dataset(args.dataset, verify_hash=False)[args.split]
-        if not 0 <= args.index < split.num_examples:
-            raise HrmError(f"--index must be in 0..{split.num_examples - 1}")
-        puzzle = np.asarray(split.inputs[args.index], dtype=np.int32)
+        puzzle = puzzle_from_dataset(args.dataset, args.split, args.index, meta)
     elif args.puzzle is not None:
         puzzle = Path(args.puzzle).read_text() if Path(args.puzzle).is_file() else args.puzzle.replace("\\n", "\n")
     else:
         raise HrmError("give a PUZZLE (text or a file) or --dataset DIR --index N")
-    trace = solve(model, meta, puzzle, steps=args.steps)
-    print(format_trace(trace, meta, show_every_step=not args.final_only))
+    print(format_trace(solve(model, meta, puzzle, steps=args.steps), meta, show_every_step=not args.final_only))
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
@@ -177,10 +132,8 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
 
 def _cmd_plot(args: argparse.Namespace) -> None:
-    from hrmkit.viz import plot_run, read_metrics
+    from hrmkit.viz import plot_run
 
-    if not read_metrics(args.run_dir):
-        raise HrmError(f"{args.run_dir}: no metrics.jsonl to plot")
     print(plot_run(args.run_dir, args.out))
 
 
@@ -194,8 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="build, show and check datasets")
     dsub = data.add_subparsers(dest="data_command", required=True)
     b = dsub.add_parser("build", help="build a dataset (sudoku, maze, or a preset name)")
-    b.add_argument("name", help="sudoku | maze | a preset: sudoku-4x4, sudoku-6x6, sudoku-9x9-easy, sudoku-extreme-1k, "
-                                "maze-9x9, maze-15x15, maze-hard-1k")
+    b.add_argument("name", help="a task (sudoku, maze, or a plug-in) or a dataset preset: sudoku-4x4, sudoku-6x6, sudoku-9x9-easy, "
+                                "sudoku-extreme-1k, maze-9x9, maze-15x15, maze-hard-1k")
+    b.add_argument("settings", nargs="*", help="key=value build settings (any setting of the task, e.g. train=100)")
     b.add_argument("--out", help="output folder (default data/NAME)")
     b.add_argument("--size", type=int, help="grid size (sudoku 4, 6 or 9; maze N)")
     b.add_argument("--train", type=int, help="training puzzles (groups)")

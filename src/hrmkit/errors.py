@@ -10,4 +10,5 @@ class HrmError(Exception):
 def first_validation_error(error: ValidationError) -> tuple[str, str, str]:
     """(dotted field path, error type, message) of a pydantic error's first fault, for one-line messages."""
     first = error.errors()[0]
-    return ".".join(str(p) for p in first["loc"]) or "(top level)", first["type"], first["msg"]
+    message = first["msg"].removeprefix("Value error, ")  # our own ValueErrors read as plain sentences
+    return ".".join(str(p) for p in first["loc"]) or "(top level)", first["type"], message

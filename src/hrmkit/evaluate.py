@@ -1,10 +1,14 @@
 """Metrics over a dataset split: every example runs ``halt_max_steps`` segments (no early halting);
 metrics come from the final segment, plus the exact accuracy after every segment (the test-time
-compute curve)."""
+compute curve), plus whatever the task's evaluation hook adds (e.g. voting over augmentations)."""
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,8 +17,11 @@ from tqdm import tqdm
 
 from hrmkit.data.format import DatasetMetadata, SplitArrays
 from hrmkit.data.loader import eval_batches
+from hrmkit.errors import HrmError
+from hrmkit.metrics import accumulate, accumulation_dtype, summarise
 from hrmkit.models.act import ACTModel
 from hrmkit.models.losses import IGNORE_LABEL_ID, act_loss
+from hrmkit.tasks import get_task
 
 
 @dataclass
@@ -32,15 +39,18 @@ def to_device(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, t
 
 @torch.no_grad()
 def evaluate(model: ACTModel, split: SplitArrays, meta: DatasetMetadata, batch_size: int, device: torch.device, *,
-             steps: int | None = None, max_examples: int | None = None, loss_type: str = "stablemax",
-             rank: int = 0, world_size: int = 1, keep_predictions: bool = False, progress: bool = False) -> EvalResult:
+             steps: int | None = None, max_examples: int | None = None, rank: int = 0, world_size: int = 1,
+             keep_predictions: bool = False, identifiers: list[str] | None = None, progress: bool = False) -> EvalResult:
+    task = get_task(meta.task)
+    keep_predictions = keep_predictions or task.needs_predictions
     was_training, old_steps = model.training, model.halt_max_steps
     model.eval()
     model.halt_max_steps = steps or old_steps
     n_steps = model.halt_max_steps
     sums: dict[str, torch.Tensor] = {}
-    acc_dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
-    exact_by_step = torch.zeros(n_steps, dtype=acc_dtype, device=device)
+    dtype = accumulation_dtype(device)
+    exact_by_step = torch.zeros(n_steps, dtype=dtype, device=device)
+    rows = torch.zeros((), dtype=dtype, device=device)
     preds, q_halts = [], []
     total = split.num_examples if max_examples is None else min(max_examples, split.num_examples)
     try:
@@ -55,9 +65,9 @@ def evaluate(model: ACTModel, split: SplitArrays, meta: DatasetMetadata, batch_s
                 mask = labels != IGNORE_LABEL_ID
                 right = ((out["logits"].argmax(-1) == labels) | ~mask).all(-1) & mask.any(-1)
                 exact_by_step[s] += right.sum()
-            _, m = act_loss(out, carry.data["labels"], carry.halted, carry.steps, loss_type)
-            for k, v in m.items():
-                sums[k] = sums.get(k, 0) + v.to(acc_dtype)
+            _, m = act_loss(out, carry.data["labels"], carry.halted, carry.steps, model.config.loss_type)
+            accumulate(sums, m, dtype)
+            rows += int((idx >= 0).sum())
             if keep_predictions:
                 real = idx >= 0
                 preds.append(out["logits"].argmax(-1).cpu().numpy()[real])
@@ -66,24 +76,61 @@ def evaluate(model: ACTModel, split: SplitArrays, meta: DatasetMetadata, batch_s
         model.halt_max_steps = old_steps
         model.train(was_training)
     keys = sorted(sums)
-    packed = torch.cat([torch.stack([sums[k] for k in keys]) if keys else exact_by_step[:0], exact_by_step])
+    packed = torch.cat([torch.stack([sums[k] for k in keys]) if keys else exact_by_step[:0], rows[None], exact_by_step])
     if dist.is_available() and dist.is_initialized() and world_size > 1:
         dist.all_reduce(packed)
     values = packed.cpu().double().tolist()
-    sums_f: dict[str, float] = dict(zip(keys, values[: len(keys)]))
-    exact_by_step = torch.tensor(values[len(keys):], dtype=torch.float64)
-    count = max(sums_f.get("count", 0.0), 1.0)
-    metrics = {
-        "count": sums_f.get("count", 0.0),
-        "accuracy": sums_f.get("accuracy", 0.0) / count,
-        "exact_accuracy": sums_f.get("exact_accuracy", 0.0) / count,
-        "q_halt_accuracy": sums_f.get("q_halt_accuracy", 0.0) / count,
-        "steps": sums_f.get("steps", 0.0) / count,
-        "lm_loss": sums_f.get("lm_loss", 0.0) / count,
-    }
-    return EvalResult(
+    metrics = summarise(dict(zip(keys, values[: len(keys)])), rows=values[len(keys)])
+    metrics = {k: metrics.get(k, 0.0) for k in ("count", "accuracy", "exact_accuracy", "q_halt_accuracy", "steps", "lm_loss")}
+    count = max(metrics["count"], 1.0)
+    result = EvalResult(
         metrics=metrics,
-        exact_by_step=(exact_by_step / count).tolist(),
+        exact_by_step=[v / count for v in values[len(keys) + 1:]],
         predictions=np.concatenate(preds) if preds else None,
         q_halt_logits=np.concatenate(q_halts) if q_halts else None,
     )
+    if task.needs_predictions and rank == 0:
+        result.metrics.update(task.evaluate_hook(result, split, meta, identifiers))
+    return result
+
+
+# --------------------------------------------------------------------------- a checkpoint on a dataset
+
+
+def evaluate_checkpoint(checkpoint_path: str | os.PathLike, dataset_path: str | os.PathLike, *, split: str = "test",
+                        steps: int | None = None, max_examples: int | None = None, batch_size: int = 256, device_name: str = "auto",
+                        out: str | os.PathLike | None = None, progress: bool = False) -> dict[str, Any]:
+    """Evaluate a checkpoint (or a run's newest) on a dataset split; writes and returns a JSON report."""
+    from hrmkit import checkpoint
+    from hrmkit.data.format import load_dataset
+    from hrmkit.runtime import select_device
+
+    device = select_device(device_name)
+    ckpt = checkpoint.resolve(checkpoint_path)
+    model, meta = checkpoint.from_pretrained(ckpt, device)
+    ds = load_dataset(dataset_path)
+    check_compatible(meta, ds.metadata, str(ds.path))
+    result = evaluate(model, ds[split], ds.metadata, batch_size, device, steps=steps, max_examples=max_examples,
+                      identifiers=ds.identifiers, progress=progress)
+    report = {"checkpoint": str(ckpt), "dataset": str(ds.path), "split": split, "steps": steps or model.halt_max_steps,
+              **result.metrics, "exact_by_step": result.exact_by_step}
+    report_path = Path(out or ckpt / f"eval-{ds.path.name}-{split}.json")
+    report_path.write_text(json.dumps(report, indent=2))
+    report["report_path"] = str(report_path)
+    return report
+
+
+def check_compatible(model_meta: DatasetMetadata, data_meta: DatasetMetadata, where: str) -> None:
+    """A model can run on a dataset of its own task, sequence length and vocabulary."""
+    if data_meta.task != model_meta.task:
+        raise HrmError(f"{where} is a {data_meta.task} dataset; this model was trained on {model_meta.task}")
+    if (data_meta.seq_len, data_meta.vocab_size) != (model_meta.seq_len, model_meta.vocab_size):
+        raise HrmError(f"{where} (seq_len {data_meta.seq_len}, vocab {data_meta.vocab_size}) does not fit this model "
+                       f"(seq_len {model_meta.seq_len}, vocab {model_meta.vocab_size})")
+
+
+def format_report(report: dict[str, Any]) -> str:
+    curve = "  ".join(f"{i + 1}:{v:.3f}" for i, v in enumerate(report["exact_by_step"]))
+    return (f"exact accuracy {report['exact_accuracy']:.4f}   token accuracy {report['accuracy']:.4f}   "
+            f"mean ACT steps {report['steps']:.2f}   examples {int(report['count'])}\n"
+            f"exact accuracy after each segment: {curve}")

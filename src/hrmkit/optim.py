@@ -87,6 +87,20 @@ class SignSGDSparse:
             emb.local_ids = None
 
 
+def optimizer_tensors(optimizer: torch.optim.Optimizer, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The optimizer's per-parameter state as flat tensors named ``<parameter>.<state key>`` (for safetensors)."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    return {f"{names[id(p)]}.{k}": v for p, state in optimizer.state.items() for k, v in state.items()}
+
+
+def load_optimizer_tensors(optimizer: torch.optim.Optimizer, model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """Inverse of :func:`optimizer_tensors`; the step counter stays on the CPU, moments go to the parameter's device."""
+    for name, p in model.named_parameters():
+        keys = [k for k in tensors if k.rsplit(".", 1)[0] == name]
+        if keys:
+            optimizer.state[p] = {k.rsplit(".", 1)[1]: tensors[k].to("cpu" if k.endswith(".step") else p.device) for k in keys}
+
+
 def lr_at(step: int, base_lr: float, warmup_steps: int, total_steps: int, min_ratio: float) -> float:
     """Linear warmup from 0, then cosine from base_lr to base_lr * min_ratio (1.0 = constant).
     ``step`` counts from 1 (the reference increments before computing the rate)."""

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from hrmkit import checkpoint
-from hrmkit.data import codec
+from hrmkit.checkpoint import from_pretrained
 from hrmkit.data.format import DatasetMetadata
 from hrmkit.errors import HrmError
-from hrmkit.models import ACTModel, build_model
-from hrmkit.puzzles import maze as maze_lib
-from hrmkit.puzzles import sudoku as sudoku_lib
+from hrmkit.models import ACTModel
+from hrmkit.tasks import get_task
+
+__all__ = ["SolveStep", "SolveTrace", "format_trace", "from_pretrained", "puzzle_from_dataset", "solve"]
 
 
 @dataclass
@@ -49,51 +49,24 @@ class SolveTrace:
         return self.steps[-1].step
 
 
-def from_pretrained(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[ACTModel, DatasetMetadata]:
-    """A model from a checkpoint folder or a run folder (its newest checkpoint), in eval mode."""
-    cfg, meta = checkpoint.read_config(path)
-    model = build_model(cfg.arch, meta.vocab_size, meta.seq_len, meta.num_puzzle_identifiers, device)
-    weights = checkpoint.read_tensors(path, "model")
-    missing, unexpected = model.load_state_dict(weights, strict=False)
-    if missing or unexpected:
-        raise checkpoint.CheckpointError(f"{path}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
-    return model.eval(), meta
+def puzzle_from_dataset(path: str | os.PathLike, split: str, index: int, model_meta: DatasetMetadata) -> np.ndarray:
+    """The input tokens of example ``index`` of a dataset split that fits the model."""
+    from hrmkit.data.format import load_dataset
+    from hrmkit.evaluate import check_compatible
 
-
-def encode_puzzle(text: str, meta: DatasetMetadata) -> np.ndarray:
-    """A puzzle given as text (Sudoku digits/'.', or maze rows of '# SG') -> input tokens."""
-    h, w = meta.grid_shape
-    try:
-        if meta.task == "sudoku":
-            grid = sudoku_lib.parse(text)
-            if grid.shape != (h, w):
-                raise HrmError(f"this model solves {h}x{w} Sudoku, got a {grid.shape[0]}x{grid.shape[1]} puzzle")
-            sudoku_lib.validate(grid)
-            return codec.sudoku_encode(grid).astype(np.int32)
-        if meta.task == "maze":
-            grid = maze_lib.parse(text)
-            if grid.shape != (h, w):
-                raise HrmError(f"this model solves {h}x{w} mazes, got {grid.shape[0]}x{grid.shape[1]}")
-            return codec.maze_encode(grid).astype(np.int32)
-    except (sudoku_lib.SudokuError, maze_lib.MazeError) as e:
-        raise HrmError(f"bad puzzle: {e}") from None
-    raise HrmError(f"solving task {meta.task!r} from text is not supported")
-
-
-def check_answer(meta: DatasetMetadata, puzzle: np.ndarray, answer: np.ndarray) -> bool | None:
-    """Is ``answer`` a correct solution of ``puzzle`` by the rules (not by comparison to a label)?"""
-    h = meta.grid_shape[0]
-    if meta.task == "sudoku":
-        return sudoku_lib.is_solution_of(codec.sudoku_decode(answer, h), codec.sudoku_decode(puzzle, h))
-    if meta.task == "maze":
-        return not maze_lib.path_errors(codec.maze_decode(puzzle, h), codec.maze_decode(answer, h))
-    return None
+    ds = load_dataset(path, verify_hash=False)
+    check_compatible(model_meta, ds.metadata, str(path))
+    arrays = ds[split]
+    if not 0 <= index < arrays.num_examples:
+        raise HrmError(f"--index must be in 0..{arrays.num_examples - 1}")
+    return np.asarray(arrays.inputs[index], dtype=np.int32)
 
 
 @torch.no_grad()
 def solve(model: ACTModel, meta: DatasetMetadata, puzzle: str | np.ndarray, steps: int | None = None) -> SolveTrace:
     """Run ``steps`` segments (default: the model's halt_max_steps) and record each one's answer."""
-    tokens = encode_puzzle(puzzle, meta) if isinstance(puzzle, str) else np.asarray(puzzle, dtype=np.int32)
+    task = get_task(meta.task)
+    tokens = task.parse(puzzle, meta) if isinstance(puzzle, str) else np.asarray(puzzle, dtype=np.int32)
     device = next(model.parameters()).device
     batch = {
         "inputs": torch.from_numpy(tokens[None]).to(device),
@@ -111,7 +84,7 @@ def solve(model: ACTModel, meta: DatasetMetadata, puzzle: str | np.ndarray, step
             pred = out["logits"][0].argmax(-1).cpu().numpy().astype(np.int32)
             trace.steps.append(SolveStep(
                 step=step, prediction=pred, q_halt_prob=float(torch.sigmoid(out["q_halt_logits"][0])),
-                changed=int((pred != previous).sum()), valid=check_answer(meta, tokens, pred)))
+                changed=int((pred != previous).sum()), valid=task.check_answer(tokens, pred, meta)))
             previous = pred
     finally:
         model.train(was_training)
@@ -120,19 +93,13 @@ def solve(model: ACTModel, meta: DatasetMetadata, puzzle: str | np.ndarray, step
 
 def format_trace(trace: SolveTrace, meta: DatasetMetadata, show_every_step: bool = True) -> str:
     """The puzzle, each segment's answer (cells that changed since the previous one in brackets), and a verdict."""
-    h, w = meta.grid_shape
+    task = get_task(meta.task)
+    w = meta.grid_shape[1]
 
     def grid_lines(tokens: np.ndarray, previous: np.ndarray | None) -> list[str]:
-        lines = []
-        for r in range(h):
-            cells = []
-            for c in range(w):
-                t = int(tokens[r * w + c])
-                ch = "_" if t == 0 else meta.tokens[t][0]
-                changed = previous is not None and previous[r * w + c] != t
-                cells.append(f"[{ch}]" if changed else f" {ch} ")
-            lines.append("".join(cells))
-        return lines
+        marked = [f"[{ch}]" if previous is not None and previous[i] != tokens[i] else f" {ch} "
+                  for i, ch in enumerate(task.cells(tokens, meta))]
+        return ["".join(marked[r:r + w]) for r in range(0, len(marked), w)]
 
     out = ["puzzle:", *grid_lines(trace.puzzle, None)]
     previous = trace.puzzle

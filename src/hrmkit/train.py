@@ -1,17 +1,15 @@
 """The training loop: device-agnostic, DDP when launched by torchrun, resumable exactly.
 
 Each loop iteration is one ACT segment for every slot of the batch followed by one optimizer step
-(deep supervision): the carry is detached between segments, so memory stays flat.
+(deep supervision): the carry is detached between segments, so memory stays flat. Any registered
+architecture and task trains here unchanged.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,59 +20,19 @@ from tqdm import tqdm
 
 from hrmkit import checkpoint
 from hrmkit.config import TrainConfig
-from hrmkit.data.format import Dataset, load_dataset
+from hrmkit.data.build import build_if_missing, open_dataset
+from hrmkit.data.format import Dataset
 from hrmkit.data.loader import TrainSampler
+from hrmkit.ema import EMA
 from hrmkit.errors import HrmError
 from hrmkit.evaluate import EvalResult, evaluate, to_device
+from hrmkit.metrics import accumulate, accumulation_dtype, summarise
 from hrmkit.models import ACTCarry, ACTModel, build_model
 from hrmkit.models.layers import SparsePuzzleEmbedding
 from hrmkit.models.losses import act_loss
-from hrmkit.optim import AdamATan2, SignSGDSparse, lr_at
-
-
-def select_device(name: str = "auto") -> torch.device:
-    if name != "auto":
-        try:
-            device = torch.device(name)
-        except RuntimeError:
-            raise HrmError(f"unknown device {name!r}") from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise HrmError("device cuda asked for, but torch sees no CUDA GPU")
-        if device.type == "mps" and not torch.backends.mps.is_available():
-            raise HrmError("device mps asked for, but MPS is not available")
-        return device
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-@dataclass
-class Runtime:
-    device: torch.device
-    rank: int = 0
-    world_size: int = 1
-
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def init_runtime(device_name: str) -> Runtime:
-    """Join the process group when launched by torchrun (WORLD_SIZE > 1)."""
-    world_size = int(os.environ.get("WORLD_SIZE", 1))
-    device = select_device(device_name)
-    if world_size > 1 and not dist.is_initialized():
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    rank = dist.get_rank() if dist.is_initialized() else 0
-    return Runtime(device=device, rank=rank, world_size=world_size)
+from hrmkit.optim import AdamATan2, SignSGDSparse, load_optimizer_tensors, lr_at, optimizer_tensors
+from hrmkit.runtime import Runtime, init_runtime, stop_on_interrupt
+from hrmkit.tasks import get_task
 
 
 def steps_per_epoch(cfg: TrainConfig, dataset: Dataset) -> float:
@@ -83,24 +41,21 @@ def steps_per_epoch(cfg: TrainConfig, dataset: Dataset) -> float:
     return info.total_groups * info.mean_puzzle_examples / cfg.global_batch_size
 
 
-def ensure_dataset(cfg: TrainConfig, progress: bool, runtime: Runtime | None = None) -> Dataset:
-    """Load the dataset; build it first from ``data_preset`` when it is missing (on rank 0 only)."""
-    path = Path(cfg.data_path)
-    is_main = runtime is None or runtime.is_main
-    if is_main and not (path / "metadata.json").exists() and cfg.data_preset:
-        from hrmkit.data import build as builder
-
-        print(f"building dataset {cfg.data_preset} into {path} ...")
-        builder.build(builder.make_config(cfg.data_preset), path, progress=progress)
-    if runtime is not None and runtime.distributed:
-        dist.barrier()
-    if not path.exists():
-        raise HrmError(f"dataset {path} not found; build it with `hrm data build NAME --out {path}`")
-    return load_dataset(path)
-
-
 def _default_run_dir(cfg: TrainConfig) -> Path:
     return Path("runs") / f"{Path(cfg.data_path).name}-{cfg.arch.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def new_run(config: str, overrides: list[str] | None = None, run_dir: str | None = None, progress: bool = True) -> Trainer:
+    """A fresh run from a preset name or YAML file plus ``key=value`` overrides."""
+    from hrmkit.config import make_train_config
+
+    return Trainer(make_train_config(config, overrides), run_dir=run_dir, progress=progress)
+
+
+def resume_run(run_dir: str | os.PathLike, progress: bool = True) -> Trainer:
+    """Continue a run from its newest checkpoint, with the config it was started with."""
+    cfg, _ = checkpoint.read_config(run_dir)
+    return Trainer(cfg, run_dir=run_dir, resume=True, progress=progress)
 
 
 class Trainer:
@@ -112,13 +67,17 @@ class Trainer:
         self.run_dir = Path(run_dir or cfg.run_dir or _default_run_dir(cfg))
         if not resume and (self.run_dir / "checkpoints" / "latest").exists():
             raise HrmError(f"{self.run_dir} already holds a run; resume it with `hrm train --resume {self.run_dir}` or pick another run_dir")
-        self.dataset = ensure_dataset(cfg, progress and self.rt.is_main, self.rt)
+        if self.rt.is_main:
+            build_if_missing(cfg.data_path, cfg.data_preset, progress)
+        self.rt.barrier()
+        self.dataset = open_dataset(cfg.data_path)
         meta = self.dataset.metadata
+        get_task(meta.task)  # an unknown task stops here, not at the first evaluation
         if cfg.global_batch_size % self.rt.world_size:
             raise HrmError(f"global_batch_size {cfg.global_batch_size} is not divisible by {self.rt.world_size} processes")
         self.local_batch_size = cfg.global_batch_size // self.rt.world_size
 
-        # Same weights and fixed H/L init states on every rank; then per-rank randomness for ACT exploration.
+        # Same weights and fixed init states on every rank; then per-rank randomness for ACT exploration.
         torch.manual_seed(cfg.seed)
         self.model: ACTModel = build_model(cfg.arch, meta.vocab_size, meta.seq_len, meta.num_puzzle_identifiers, self.rt.device)
         torch.manual_seed(cfg.seed + self.rt.rank)
@@ -132,6 +91,7 @@ class Trainer:
         self.optimizer = AdamATan2(self.model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay)
         self.sparse = SignSGDSparse([m for m in self.model.modules() if isinstance(m, SparsePuzzleEmbedding)],
                                     lr=cfg.puzzle_emb_lr, weight_decay=cfg.puzzle_emb_weight_decay)
+        self.ema = EMA(self.model, cfg.ema_rate) if cfg.ema else None
         self.sampler = TrainSampler(self.dataset["train"], cfg.global_batch_size, cfg.seed, self.rt.rank, self.rt.world_size,
                                     meta.ignore_label_id)
         spe = steps_per_epoch(cfg, self.dataset)
@@ -139,8 +99,10 @@ class Trainer:
         self.eval_every = max(round(cfg.eval_interval * spe), 1) if cfg.eval_interval else self.total_steps
         self.step = 0
         self.carry: ACTCarry | None = None
+        self.interrupted = False
         self.last_eval: dict[str, float] = {}
         self.last_eval_result: EvalResult | None = None  # with the per-segment curve; None until an eval in this process
+        self._sum_dtype = accumulation_dtype(self.rt.device)
         if resume:
             self._load(checkpoint.resolve(self.run_dir))
         self.writer = None
@@ -151,13 +113,20 @@ class Trainer:
                 # Drop what a killed run logged after its last checkpoint: those steps are trained again.
                 kept = [line for line in metrics_file.read_text().splitlines() if line and json.loads(line)["step"] <= self.step]
                 metrics_file.write_text("".join(line + "\n" for line in kept))
-            (self.run_dir / "config.json").write_text(json.dumps(cfg.model_dump(), indent=2))
+            checkpoint.write_run_config(self.run_dir, cfg, meta)
             if cfg.tensorboard:
                 from torch.utils.tensorboard import SummaryWriter
 
                 self.writer = SummaryWriter(str(self.run_dir / "tensorboard"))
 
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
     # ---- one optimizer step = one ACT segment
+
+    def lr(self, step: int) -> float:
+        return lr_at(step, self.cfg.lr, self.cfg.lr_warmup_steps, self.total_steps, self.cfg.lr_min_ratio)
 
     def train_step(self) -> dict[str, torch.Tensor]:
         cfg = self.cfg
@@ -170,25 +139,32 @@ class Trainer:
         loss, metrics = act_loss(outputs, carry.data["labels"], carry.halted, carry.steps, cfg.arch.loss_type)
         # Loss is a sum over rows; dividing by the local batch makes DDP's gradient mean the global mean.
         (loss / self.local_batch_size).backward()
-        lr = lr_at(step, cfg.lr, cfg.lr_warmup_steps, self.total_steps, cfg.lr_min_ratio)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = self.lr(step)
         self.sparse.lr = lr_at(step, cfg.puzzle_emb_lr, cfg.lr_warmup_steps, self.total_steps, cfg.lr_min_ratio)
         self.optimizer.step()
         self.sparse.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.sparse.zero_grad()
+        if self.ema is not None:
+            self.ema.update(self.model)
         self.carry, self.step = carry, step
         metrics["loss"] = loss.detach()
-        metrics["lr"] = torch.tensor(lr)
         return metrics
 
     def run_eval(self, steps: int | None = None) -> EvalResult:
-        result = evaluate(self.model, self.dataset["test"], self.dataset.metadata, self.cfg.global_batch_size, self.rt.device,
-                          steps=steps, max_examples=self.cfg.eval_max_examples, loss_type=self.cfg.arch.loss_type,
-                          rank=self.rt.rank, world_size=self.rt.world_size, progress=False)
+        """Evaluate on the test split (with the EMA weights when the run keeps an EMA)."""
+        with self._inference_weights():
+            result = evaluate(self.model, self.dataset["test"], self.dataset.metadata, self.cfg.global_batch_size, self.rt.device,
+                              steps=steps, max_examples=self.cfg.eval_max_examples, rank=self.rt.rank, world_size=self.rt.world_size,
+                              identifiers=self.dataset.identifiers)
         self.last_eval, self.last_eval_result = result.metrics, result
         return result
+
+    def _inference_weights(self):
+        from contextlib import nullcontext
+
+        return self.ema.swapped_in(self.model) if self.ema is not None else nullcontext()
 
     # ---- logging
 
@@ -201,73 +177,59 @@ class Trainer:
             for k, v in values.items():
                 self.writer.add_scalar(f"{split}/{k}", v, self.step)
 
-    @property
-    def _acc_dtype(self) -> torch.dtype:
-        return torch.float32 if self.rt.device.type == "mps" else torch.float64  # MPS has no float64
-
-    def _reduce(self, sums: dict[str, torch.Tensor]) -> dict[str, float]:
+    def _reduce(self, sums: dict[str, torch.Tensor], n_steps: int) -> dict[str, float]:
         keys = sorted(sums)
-        packed = torch.stack([sums[k].to(self.rt.device, self._acc_dtype) for k in keys])
+        packed = torch.stack([sums[k] for k in keys])
         if self.rt.distributed:
             dist.all_reduce(packed)
-        values = dict(zip(keys, packed.tolist()))
-        count = max(values.pop("count", 0.0), 1.0)
-        n_steps = max(values.pop("n", 1.0), 1.0)
-        out = {}
-        for k, v in values.items():
-            if k in ("loss", "lm_loss", "q_halt_loss", "q_continue_loss"):
-                out[k] = v / (n_steps * self.cfg.global_batch_size)
-            elif k == "lr":
-                out[k] = v / (n_steps * self.rt.world_size)
-            else:
-                out[k] = v / count
-        out["halted_per_step"] = count / n_steps
-        return out
+        values = summarise(dict(zip(keys, packed.tolist())), rows=n_steps * self.cfg.global_batch_size)
+        values["halted_per_step"] = values.pop("count") / max(n_steps, 1)
+        values["lr"] = self.lr(self.step)
+        return values
 
     # ---- checkpoints
 
-    def save(self, final: bool = False) -> Path | None:
+    def save(self) -> Path | None:
         assert self.carry is not None
         # Every rank's carry and RNG go into rank 0's checkpoint, so a multi-process run resumes exactly.
-        mine = {f"carry.{k}": v.cpu() for k, v in self.carry.tensors().items()}
-        mine["rng.torch_cpu"] = torch.get_rng_state()
+        mine = {"carry": {k: v.cpu() for k, v in self.carry.tensors().items()}, "rng": {"torch_cpu": torch.get_rng_state()}}
         if self.rt.device.type == "cuda":
-            mine["rng.torch_cuda"] = torch.cuda.get_rng_state(self.rt.device)
+            mine["rng"]["torch_cuda"] = torch.cuda.get_rng_state(self.rt.device)
         ranks: list[Any] = [mine]
         if self.rt.distributed:
             ranks = [None] * self.rt.world_size
             dist.all_gather_object(ranks, mine)
         path = None
         if self.rt.is_main:
-            optim_tensors = {}
-            names = {id(p): n for n, p in self.model.named_parameters()}
-            for p, state in self.optimizer.state.items():
-                for k, v in state.items():
-                    optim_tensors[f"{names[id(p)]}.{k}"] = v
-            carry = {f"rank{r}.{k.removeprefix('carry.')}": v for r, d in enumerate(ranks) for k, v in d.items() if k.startswith("carry.")}
-            rng = {f"rank{r}.{k.removeprefix('rng.')}": v for r, d in enumerate(ranks) for k, v in d.items() if k.startswith("rng.")}
-            state = {"step": self.step, "sampler": self.sampler.state_dict(), "last_eval": self.last_eval,
-                     "world_size": self.rt.world_size}
-            path = checkpoint.save_checkpoint(
-                self.run_dir / "checkpoints" / f"step_{self.step}", self.model, self.cfg, self.dataset.metadata,
-                training={"optimizer": optim_tensors, "carry": carry, "rng": rng, "state": state})
-        if self.rt.distributed:
-            dist.barrier()
+            training = {
+                "optimizer": optimizer_tensors(self.optimizer, self.model),
+                "carry": {f"rank{r}.{k}": v for r, d in enumerate(ranks) for k, v in d["carry"].items()},
+                "rng": {f"rank{r}.{k}": v for r, d in enumerate(ranks) for k, v in d["rng"].items()},
+                "state": {"step": self.step, "sampler": self.sampler.state_dict(), "last_eval": self.last_eval,
+                          "world_size": self.rt.world_size},
+            }
+            raw = self.model.state_dict()
+            if self.ema is not None:
+                training["raw_model"] = raw
+                with self.ema.swapped_in(self.model):
+                    weights = checkpoint.clean_state(self.model.state_dict())
+            else:
+                weights = raw
+            path = checkpoint.save_checkpoint(self.run_dir / "checkpoints" / f"step_{self.step}", weights, self.cfg,
+                                              self.dataset.metadata, training=training)
+        self.rt.barrier()
         return path
 
     def _load(self, path: Path) -> None:
         state = checkpoint.read_state(path)
         if state.get("world_size", 1) != self.rt.world_size:
             raise HrmError(f"{path} was written by {state.get('world_size')} processes; resume it with the same number")
-        weights = checkpoint.read_tensors(path, "model")
-        missing, unexpected = self.model.load_state_dict(weights, strict=False)
-        if missing or unexpected:
-            raise HrmError(f"{path}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
-        optim = checkpoint.read_tensors(path, "optimizer")
-        for name, p in self.model.named_parameters():
-            if f"{name}.step" in optim:
-                self.optimizer.state[p] = {k: optim[f"{name}.{k}"].to(p.device) for k in ("step", "exp_avg", "exp_avg_sq")}
-                self.optimizer.state[p]["step"] = self.optimizer.state[p]["step"].cpu()
+        inference = checkpoint.read_tensors(path, "model")
+        raw = checkpoint.read_tensors(path, "raw_model") if self.ema is not None else inference
+        checkpoint.load_weights(self.model, raw, path)
+        if self.ema is not None:
+            self.ema.load_from_weights(inference)
+        load_optimizer_tensors(self.optimizer, self.model, checkpoint.read_tensors(path, "optimizer"))
         prefix = f"rank{self.rt.rank}."
         carry = checkpoint.read_tensors(path, "carry")
         self.carry = ACTCarry.from_tensors({k.removeprefix(prefix): v.to(self.rt.device) for k, v in carry.items() if k.startswith(prefix)})
@@ -288,54 +250,45 @@ class Trainer:
         bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit="step",
                    disable=not (self.progress and self.rt.is_main), dynamic_ncols=True)
         sums: dict[str, torch.Tensor] = {}
+        n_steps = 0
         started, first_step = time.perf_counter(), self.step
         saved_at = self.step
-        self.interrupted = False
-        previous_handler = None
-        if not self.rt.distributed and threading.current_thread() is threading.main_thread():
-            # First Ctrl-C: finish the step, write a resumable checkpoint, stop. A second one stops at once.
-            def request_stop(signum: int, frame: object) -> None:
-                self.interrupted = True
-                signal.signal(signal.SIGINT, previous_handler)
-            previous_handler = signal.signal(signal.SIGINT, request_stop)
         try:
-            while self.step < stop and not self.interrupted:
-                metrics = self.train_step()
-                # Sums stay on the device: no host sync per step, only at logging time.
-                for k, v in metrics.items():
-                    sums[k] = sums.get(k, 0) + v.detach().to(self.rt.device, self._acc_dtype)
-                sums["n"] = sums.get("n", 0) + torch.ones((), device=self.rt.device, dtype=self._acc_dtype)
-                bar.update(1)
-                if self.step % cfg.log_every == 0 or self.step == stop:
-                    values = self._reduce(sums)
-                    sums = {}
-                    values["steps_per_s"] = (self.step - first_step) / (time.perf_counter() - started)
-                    self._log("train", values)
-                    post = {"loss": f"{values['loss']:.3f}", "acc": f"{values.get('accuracy', 0):.3f}",
-                            "exact": f"{values.get('exact_accuracy', 0):.3f}"}
-                    if self.last_eval:
-                        post["eval_exact"] = f"{self.last_eval['exact_accuracy']:.3f}"
-                    bar.set_postfix(post, refresh=False)
-                is_eval = self.step % self.eval_every == 0 or self.step == self.total_steps
-                if is_eval:
-                    result = self.run_eval()
-                    self._log("eval", {**result.metrics, **{f"exact_at_step_{i + 1}": v for i, v in enumerate(result.exact_by_step)}})
-                if is_eval or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0):
-                    self.save()
-                    saved_at = self.step
+            with stop_on_interrupt(enabled=not self.rt.distributed) as stop_request:
+                while self.step < stop and not stop_request.requested:
+                    accumulate(sums, self.train_step(), self._sum_dtype)  # stays on the device: no host sync per step
+                    n_steps += 1
+                    bar.update(1)
+                    if self.step % cfg.log_every == 0 or self.step == stop:
+                        values = self._reduce(sums, n_steps)
+                        sums, n_steps = {}, 0
+                        values["steps_per_s"] = (self.step - first_step) / (time.perf_counter() - started)
+                        self._log("train", values)
+                        bar.set_postfix(self._postfix(values), refresh=False)
+                    is_eval = self.step % self.eval_every == 0 or self.step == self.total_steps
+                    if is_eval:
+                        result = self.run_eval()
+                        self._log("eval", {**result.metrics, **{f"exact_at_step_{i + 1}": v for i, v in enumerate(result.exact_by_step)}})
+                    if is_eval or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0):
+                        self.save()
+                        saved_at = self.step
+                self.interrupted = stop_request.requested
             if self.step > first_step and saved_at != self.step:
                 self.save()  # a stop at max_steps or on Ctrl-C leaves a resumable checkpoint
         finally:
-            if previous_handler is not None:
-                signal.signal(signal.SIGINT, previous_handler)
             bar.close()
             if self.writer is not None:
                 self.writer.flush()
         return {"step": self.step, "total_steps": self.total_steps, "eval": self.last_eval, "run_dir": str(self.run_dir),
                 "seconds": time.perf_counter() - started, "interrupted": self.interrupted}
 
+    def _postfix(self, values: dict[str, float]) -> dict[str, str]:
+        post = {"loss": f"{values['loss']:.3f}", "acc": f"{values.get('accuracy', 0):.3f}", "exact": f"{values.get('exact_accuracy', 0):.3f}"}
+        if self.last_eval:
+            post["eval_exact"] = f"{self.last_eval['exact_accuracy']:.3f}"
+        return post
+
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-        if self.rt.distributed and dist.is_initialized():
-            dist.destroy_process_group()
+        self.rt.close()

@@ -11,6 +11,8 @@ import matplotlib
 matplotlib.use("Agg")  # no display needed
 import matplotlib.pyplot as plt
 
+from hrmkit.errors import HrmError
+
 
 def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
     path = Path(run_dir) / "metrics.jsonl"
@@ -22,6 +24,8 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
 def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """Loss, train/eval exact accuracy over steps, and eval exact accuracy per ACT segment."""
     rows = read_metrics(run_dir)
+    if not rows:
+        raise HrmError(f"{run_dir}: no metrics.jsonl to plot")
     train = [r for r in rows if r["split"] == "train"]
     evals = [r for r in rows if r["split"] == "eval"]
     out = Path(out or Path(run_dir) / "curves.png")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from hrmkit.metrics import accumulation_dtype
+
 IGNORE_LABEL_ID = -100
 
 
@@ -22,7 +24,7 @@ def _stablemax_s(x: torch.Tensor, eps: float = 1e-30) -> torch.Tensor:
 
 def stablemax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = IGNORE_LABEL_ID) -> torch.Tensor:
     """Per-token loss [..., L] (0 at ignored positions), computed in float64 (float32 on MPS, which has no float64)."""
-    s = _stablemax_s(logits.to(torch.float32 if logits.device.type == "mps" else torch.float64))
+    s = _stablemax_s(logits.to(accumulation_dtype(logits.device)))
     log_probs = torch.log(s / s.sum(dim=-1, keepdim=True))
     valid = labels != ignore_index
     picked = torch.gather(log_probs, -1, torch.where(valid, labels, 0).long().unsqueeze(-1)).squeeze(-1)

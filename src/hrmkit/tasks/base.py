@@ -1,0 +1,116 @@
+"""The contract of a task: everything task-specific, in one object.
+
+A task module defines a :class:`Task` subclass and registers one instance of it (``register_task``).
+The rest of hrmkit (building, checking, showing, training, evaluating, solving) looks the task up by
+the ``task`` name that a dataset's metadata.json holds, and never branches on task names.
+
+A task works on token sequences (``np.ndarray`` of ints, length ``meta.seq_len``) and the dataset
+metadata (``grid_shape``, ``tokens``); how a grid maps to tokens is the task's business.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from hrmkit.data.format import DatasetMetadata, SplitArrays
+
+if TYPE_CHECKING:
+    from hrmkit.evaluate import EvalResult
+
+
+class BuildConfig(BaseModel):
+    """Settings of a dataset build; a task subclasses it with ``task: Literal["<name>"]`` and its own fields."""
+
+    model_config = ConfigDict(extra="forbid")
+    task: str
+    train: int = Field(1000, ge=0, description="training puzzles (groups)")
+    test: int = Field(1000, ge=0, description="test puzzles")
+    seed: int = 0
+
+
+@dataclass
+class TaskData:
+    """What a task's builder returns: the splits and what the metadata needs to describe them."""
+
+    splits: dict[str, SplitArrays]
+    tokens: list[str]  # display string of each token id; token 0 is padding
+    grid_shape: tuple[int, int]
+    identifiers: list[str] = field(default_factory=lambda: ["<blank>"])  # puzzle identifier names (id 0 = blank)
+    stats: dict[str, Any] = field(default_factory=dict)  # goes into metadata.json "build" (data card)
+    pad_id: int = 0
+    ignore_label_id: int | None = 0
+
+
+class Augmentation(Protocol):
+    """A validity-preserving transform of one puzzle's tokens, and its inverse."""
+
+    def apply(self, tokens: np.ndarray) -> np.ndarray: ...
+
+    def invert(self, tokens: np.ndarray) -> np.ndarray: ...
+
+
+class Task:
+    """Base class with the defaults a simple grid task needs; override what differs."""
+
+    name: ClassVar[str]
+    build_config: ClassVar[type[BuildConfig]]
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}  # dataset preset name -> build settings
+    needs_predictions: ClassVar[bool] = False  # True: evaluate() keeps predictions and calls evaluate_hook
+
+    # ---- building
+
+    def build(self, cfg: BuildConfig, *, workers: int, progress: bool) -> TaskData:
+        raise NotImplementedError
+
+    # ---- text <-> tokens
+
+    def parse(self, text: str, meta: DatasetMetadata) -> np.ndarray:
+        """A puzzle typed by a person -> input tokens [seq_len]; raise HrmError naming the fault."""
+        raise NotImplementedError(f"task {self.name!r} cannot read puzzles from text")
+
+    def cells(self, tokens: np.ndarray, meta: DatasetMetadata) -> list[str]:
+        """One display character per grid cell (padding shows as '_')."""
+        h, w = meta.grid_shape
+        return ["_" if int(t) == 0 else meta.tokens[int(t)][0] for t in np.asarray(tokens).ravel()[: h * w]]
+
+    def format(self, tokens: np.ndarray, meta: DatasetMetadata) -> str:
+        """A token sequence as a text grid."""
+        chars = self.cells(tokens, meta)
+        w = meta.grid_shape[1]
+        return "\n".join(" ".join(chars[r:r + w]) for r in range(0, len(chars), w))
+
+    # ---- rules
+
+    def check_answer(self, puzzle: np.ndarray, answer: np.ndarray, meta: DatasetMetadata) -> bool | None:
+        """Is ``answer`` a correct solution of ``puzzle`` by the task's rules (not by comparison with a label)?
+        None when the task has no rule check."""
+        return None
+
+    def label_faults(self, inputs: np.ndarray, labels: np.ndarray, meta: DatasetMetadata) -> np.ndarray:
+        """For each example [N, seq_len], True when its label breaks the rules (vectorise where it pays)."""
+        return np.array([self.check_answer(i, lab, meta) is False for i, lab in zip(inputs, labels)], dtype=bool)
+
+    # ---- augmentation
+
+    def random_augmentation(self, rng: np.random.Generator, meta: DatasetMetadata) -> Augmentation:
+        """One random validity-preserving transform (with its inverse) of this task's puzzles."""
+        return Identity()
+
+    # ---- evaluation
+
+    def evaluate_hook(self, result: EvalResult, split: SplitArrays, meta: DatasetMetadata,
+                      identifiers: list[str] | None) -> dict[str, float]:
+        """Extra metrics from the predictions (``needs_predictions = True``), e.g. voting over augmentations."""
+        return {}
+
+
+class Identity:
+    def apply(self, tokens: np.ndarray) -> np.ndarray:
+        return np.array(tokens, copy=True)
+
+    def invert(self, tokens: np.ndarray) -> np.ndarray:
+        return np.array(tokens, copy=True)

@@ -1,0 +1,178 @@
+"""Sudoku (4x4, 6x6 with 2x3 boxes, 9x9): generated locally or imported from the official
+Sudoku-Extreme CSV files, augmented as the HRM reference does.
+
+Tokens: 0 padding, 1 blank, 2..n+1 the digits 1..n (vocab 11 for 9x9, as the reference).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field
+from tqdm import tqdm
+
+from hrmkit.data.codec import grid_decode, grid_encode
+from hrmkit.data.format import DatasetError, DatasetMetadata
+from hrmkit.data.splits import CHUNK, Generated, assemble, generate_unique, read_csv, subsample
+from hrmkit.errors import HrmError
+from hrmkit.puzzles import sudoku as sudoku_lib
+from hrmkit.tasks import register_task
+from hrmkit.tasks.base import BuildConfig, Task, TaskData
+
+
+class SudokuBuild(BuildConfig):
+    task: Literal["sudoku"] = "sudoku"
+    size: Literal[4, 6, 9] = 9
+    num_aug: int = Field(0, ge=0, description="augmented variants per training puzzle")
+    difficulty: Literal["any", "easy", "medium", "hard", "extreme"] = "hard"
+    min_clues: int = Field(0, ge=0)
+    csv_dir: str | None = Field(None, description="import train.csv/test.csv (source,question,answer,rating)")
+    min_rating: int | None = Field(None, description="CSV import: keep rows with rating >= this")
+
+
+def vocab(n: int) -> list[str]:
+    return ["<pad>", "."] + [str(d) for d in range(1, n + 1)]
+
+
+def decode(tokens: np.ndarray, n: int) -> np.ndarray:
+    """Tokens -> digits; padding (0) decodes as a blank."""
+    return grid_decode(tokens, (n, n), 0, n)
+
+
+def label_faults(inputs: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    """Vectorised: for each example, True when the label is not a solution of the input."""
+    shape = sudoku_lib.shape_for_size(n)
+    box_rows, box_cols = shape.box_rows, shape.box_cols
+    puzzles = decode(inputs, n).astype(np.int16)
+    sols = decode(labels, n).astype(np.int16)
+    bad = (sols == 0).any(axis=(1, 2))
+    givens = puzzles != 0
+    bad |= ((puzzles != sols) & givens).any(axis=(1, 2))
+    expected = np.arange(1, n + 1)
+    rows_ok = (np.sort(sols, axis=2) == expected).all(axis=(1, 2))
+    cols_ok = (np.sort(sols, axis=1) == expected[:, None]).all(axis=(1, 2))
+    boxes = sols.reshape(-1, n // box_rows, box_rows, n // box_cols, box_cols).transpose(0, 1, 3, 2, 4).reshape(-1, n, n)
+    boxes_ok = (np.sort(boxes, axis=2) == expected).all(axis=(1, 2))
+    return bad | ~rows_ok | ~cols_ok | ~boxes_ok
+
+
+def _generate_chunk(args: tuple[SudokuBuild, int]) -> list[Generated]:
+    cfg, chunk = args
+    rng = np.random.default_rng([cfg.seed, chunk])
+    out = []
+    for _ in range(CHUNK):
+        puzzle, solution, rating = sudoku_lib.generate(cfg.size, rng, cfg.difficulty, cfg.min_clues)
+        out.append((puzzle, solution, rating.backtracks))
+    return out
+
+
+def _import_csv(cfg: SudokuBuild, split: str, limit: int, rng: np.random.Generator) -> list[Generated]:
+    path = Path(cfg.csv_dir or "") / f"{split}.csv"
+    out = []
+    for line, row in enumerate(read_csv(path), start=2):
+        rating = int(row.get("rating") or 0)
+        if cfg.min_rating is not None and rating < cfg.min_rating:
+            continue
+        try:
+            puzzle, answer = sudoku_lib.parse(row["question"]), sudoku_lib.parse(row["answer"])
+        except sudoku_lib.SudokuError as e:
+            raise DatasetError(f"{path}:{line}: {e}") from None
+        if not sudoku_lib.is_solution_of(answer, puzzle):
+            raise DatasetError(f"{path}:{line}: the answer does not solve the question")
+        out.append((puzzle, answer, rating))
+    return subsample(out, limit, rng)
+
+
+def _groups(pairs: list[tuple[np.ndarray, np.ndarray]], num_aug: int, rng: np.random.Generator,
+            forbidden: set[bytes], progress: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each original puzzle plus ``num_aug`` random symmetries of it (vectorised); variants equal to a
+    forbidden (test) input are drawn again."""
+    groups = []
+    for puzzle, solution in tqdm(pairs, desc="augment", unit="puzzle", disable=not progress or num_aug == 0, leave=False):
+        size = puzzle.shape[0]
+        p, s = puzzle.ravel(), solution.ravel()
+        digit_maps, cell_perms = sudoku_lib.random_symmetries(size, rng, num_aug)
+        rows = np.arange(num_aug)[:, None]
+        inputs = np.concatenate([p[None], digit_maps[rows, p[cell_perms]]]).astype(np.int16) + 1
+        labels = np.concatenate([s[None], digit_maps[rows, s[cell_perms]]]).astype(np.int16) + 1
+        if forbidden:
+            for k in range(1, num_aug + 1):
+                for _attempt in range(10):
+                    if inputs[k].tobytes() not in forbidden:
+                        break
+                    sym = sudoku_lib.random_symmetry(size, rng)
+                    inputs[k] = sym.apply(puzzle).ravel().astype(np.int16) + 1
+                    labels[k] = sym.apply(solution).ravel().astype(np.int16) + 1
+        groups.append((inputs, labels))
+    return groups
+
+
+class SymmetryAugmentation:
+    """A Sudoku symmetry (digits, transpose, bands/rows, stacks/columns) on token sequences."""
+
+    def __init__(self, symmetry: sudoku_lib.SudokuSymmetry, n: int):
+        self.symmetry, self.n = symmetry, n
+
+    def _on_tokens(self, sym: sudoku_lib.SudokuSymmetry, tokens: np.ndarray) -> np.ndarray:
+        return grid_encode(sym.apply(decode(tokens, self.n)))
+
+    def apply(self, tokens: np.ndarray) -> np.ndarray:
+        return self._on_tokens(self.symmetry, tokens)
+
+    def invert(self, tokens: np.ndarray) -> np.ndarray:
+        return self._on_tokens(self.symmetry.inverse(), tokens)
+
+
+class SudokuTask(Task):
+    name = "sudoku"
+    build_config = SudokuBuild
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "sudoku-4x4": dict(task="sudoku", size=4, train=1000, test=200, num_aug=8, difficulty="any", min_clues=6),
+        "sudoku-6x6": dict(task="sudoku", size=6, train=2000, test=500, num_aug=16, difficulty="any"),
+        "sudoku-9x9-easy": dict(task="sudoku", size=9, train=1000, test=500, num_aug=16, difficulty="easy"),
+        "sudoku-extreme-1k": dict(task="sudoku", size=9, train=1000, test=1000, num_aug=1000, difficulty="extreme"),
+    }
+
+    def build(self, cfg: SudokuBuild, *, workers: int, progress: bool) -> TaskData:  # type: ignore[override]
+        rng = np.random.default_rng([cfg.seed, 10**6])
+        if cfg.csv_dir:
+            test = _import_csv(cfg, "test", cfg.test, rng)
+            train = _import_csv(cfg, "train", cfg.train, rng)
+        else:
+            desc = f"sudoku {cfg.size}x{cfg.size} {cfg.difficulty}"
+            both = generate_unique(_generate_chunk, cfg, cfg.train + cfg.test, workers, desc, progress)
+            test, train = both[: cfg.test], both[cfg.test:]
+        test_inputs = {grid_encode(p).ravel().tobytes() for p, _, _ in test}
+        n = cfg.size
+        train_groups = _groups([(p, s) for p, s, _ in train], cfg.num_aug, rng, test_inputs, progress)
+        test_groups = _groups([(p, s) for p, s, _ in test], 0, rng, set(), False)
+        mean = {"train": float(np.mean([r for *_, r in train] or [0])), "test": float(np.mean([r for *_, r in test] or [0]))}
+        return TaskData(splits={"train": assemble(train_groups, n * n), "test": assemble(test_groups, n * n)},
+                        tokens=vocab(n), grid_shape=(n, n), stats={"mean_backtracks": mean})
+
+    def parse(self, text: str, meta: DatasetMetadata) -> np.ndarray:
+        h, w = meta.grid_shape
+        try:
+            grid = sudoku_lib.parse(text)
+            sudoku_lib.validate(grid)
+        except sudoku_lib.SudokuError as e:
+            raise HrmError(f"bad puzzle: {e}") from None
+        if grid.shape != (h, w):
+            raise HrmError(f"this model solves {h}x{w} Sudoku, got a {grid.shape[0]}x{grid.shape[1]} puzzle")
+        return grid_encode(grid).astype(np.int32)
+
+    def check_answer(self, puzzle: np.ndarray, answer: np.ndarray, meta: DatasetMetadata) -> bool | None:
+        n = meta.grid_shape[0]
+        return sudoku_lib.is_solution_of(decode(answer, n), decode(puzzle, n))
+
+    def label_faults(self, inputs: np.ndarray, labels: np.ndarray, meta: DatasetMetadata) -> np.ndarray:
+        return label_faults(inputs, labels, meta.grid_shape[0])
+
+    def random_augmentation(self, rng: np.random.Generator, meta: DatasetMetadata) -> SymmetryAugmentation:
+        n = meta.grid_shape[0]
+        return SymmetryAugmentation(sudoku_lib.random_symmetry(n, rng), n)
+
+
+TASK = register_task(SudokuTask())

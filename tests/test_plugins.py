@@ -1,0 +1,172 @@
+"""The seams: a task and a model defined here, in the test file only, registered, then built,
+trained, evaluated and solved through the `hrm` command with no edit to the package."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from pydantic import Field
+from torch import nn
+
+from hrmkit.cli import main
+from hrmkit.data.splits import assemble
+from hrmkit.errors import HrmError
+from hrmkit.models import CoreOutput, ModelConfig, register_model
+from hrmkit.tasks import BuildConfig, Task, TaskData, register_task
+
+# --------------------------------------------------------------------------- a toy task: sort the digits
+
+
+class SortBuild(BuildConfig):
+    task: Literal["sort"] = "sort"
+    length: int = Field(6, ge=2, le=12)
+
+
+class Reverse:
+    """Reversing the input order keeps the sorted answer the same: a transform whose inverse is itself."""
+
+    def apply(self, tokens: np.ndarray) -> np.ndarray:
+        return np.asarray(tokens)[::-1].copy()
+
+    def invert(self, tokens: np.ndarray) -> np.ndarray:
+        return np.asarray(tokens)[::-1].copy()
+
+
+class SortTask(Task):
+    name = "sort"
+    build_config = SortBuild
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"sort-digits": dict(task="sort", train=400, test=64, length=6)}
+    needs_predictions = True
+    hook_calls = 0
+
+    def build(self, cfg: SortBuild, *, workers: int, progress: bool) -> TaskData:  # type: ignore[override]
+        rng = np.random.default_rng(cfg.seed)
+        seqs = np.unique(rng.integers(0, 10, size=(3 * (cfg.train + cfg.test), cfg.length)), axis=0)
+        seqs = seqs[rng.permutation(len(seqs))][: cfg.train + cfg.test]
+        tokens = (seqs + 1).astype(np.int16)  # 0 is padding
+        pairs = [(t[None], np.sort(t)[None]) for t in tokens]
+        return TaskData(splits={"train": assemble(pairs[cfg.test:], cfg.length), "test": assemble(pairs[: cfg.test], cfg.length)},
+                        tokens=["<pad>"] + [str(d) for d in range(10)], grid_shape=(1, cfg.length), stats={"kind": "toy"})
+
+    def parse(self, text: str, meta) -> np.ndarray:
+        digits = text.strip()
+        if len(digits) != meta.seq_len or not digits.isdigit():
+            raise HrmError(f"expected {meta.seq_len} digits, got {digits!r}")
+        return np.array([int(c) + 1 for c in digits], dtype=np.int32)
+
+    def check_answer(self, puzzle: np.ndarray, answer: np.ndarray, meta) -> bool:
+        return bool(np.array_equal(np.sort(np.asarray(puzzle)), np.asarray(answer)))
+
+    def random_augmentation(self, rng, meta) -> Reverse:
+        return Reverse()
+
+    def evaluate_hook(self, result, split, meta, identifiers) -> dict[str, float]:
+        SortTask.hook_calls += 1
+        ordered = (np.diff(result.predictions.astype(int), axis=1) >= 0).all(axis=1)
+        return {"ordered_fraction": float(ordered.mean())}
+
+
+# --------------------------------------------------------------------------- a toy model: an MLP over the whole sequence
+
+
+class MixerConfig(ModelConfig):
+    name: Literal["toy-mixer"] = "toy-mixer"
+    hidden_size: int = Field(32, gt=0)
+
+
+class MixerCore(nn.Module):
+    """h <- h + MLP(flatten(h + x)): one residual update per segment, halting head on the mean state."""
+
+    def __init__(self, cfg: MixerConfig, vocab_size: int, seq_len: int, num_puzzle_identifiers: int, dtype: torch.dtype):
+        super().__init__()
+        d = cfg.hidden_size
+        self.has_q_continue = False
+        self.seq_len, self.d = seq_len, d
+        self.embed_tokens = nn.Embedding(vocab_size, d)
+        self.mix = nn.Sequential(nn.Linear(seq_len * d, 8 * d), nn.GELU(), nn.Linear(8 * d, seq_len * d))
+        self.lm_head = nn.Linear(d, vocab_size)
+        self.q_head = nn.Linear(d, 2)
+
+    def embed(self, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor) -> torch.Tensor:
+        return self.embed_tokens(inputs.long())
+
+    def empty_state(self, batch_size: int, device: torch.device) -> tuple[torch.Tensor]:
+        return (torch.zeros(batch_size, self.seq_len, self.d, device=device),)
+
+    def reset_state(self, state: tuple[torch.Tensor], reset: torch.Tensor) -> tuple[torch.Tensor]:
+        return (torch.where(reset.view(-1, 1, 1), torch.zeros_like(state[0]), state[0]),)
+
+    def forward(self, state: tuple[torch.Tensor], x: torch.Tensor) -> CoreOutput:
+        h = state[0] + x
+        h = h + self.mix(h.flatten(1)).view_as(h)
+        q = self.q_head(h.mean(1)).float()
+        return CoreOutput((h.detach(),), self.lm_head(h), q[:, 0], q[:, 1])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def plugins():
+    register_task(SortTask(), replace=True)
+    register_model(MixerConfig, MixerCore, replace=True)
+
+
+def test_a_new_task_and_model_go_through_the_cli(tmp_path, capsys):
+    data, run = tmp_path / "sort", tmp_path / "run"
+    assert main(["data", "build", "sort-digits", "train=400", "--test", "64", "--out", str(data), "--quiet"]) == 0
+    assert main(["data", "check", str(data)]) == 0
+    assert main(["data", "show", str(data), "-n", "1"]) == 0
+    shown = capsys.readouterr().out
+    assert "task sort" in shown and "test example 0" in shown
+
+    config = {"data_path": str(data), "global_batch_size": 32, "epochs": 40, "eval_interval": 20, "lr": 3e-3, "lr_warmup_steps": 20,
+              "weight_decay": 0.01, "tensorboard": False, "log_every": 25, "arch": {"name": "toy-mixer", "hidden_size": 32, "halt_max_steps": 2}}
+    (tmp_path / "toy.yaml").write_text(yaml.safe_dump(config))
+    assert main(["train", str(tmp_path / "toy.yaml"), "--run-dir", str(run), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "toy-mixer with" in out
+
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in rows if r["split"] == "train"]
+    assert train[-1]["lm_loss"] < 0.5 * train[0]["lm_loss"]  # it learns: sorting 6 digits
+
+    calls = SortTask.hook_calls
+    assert main(["eval", str(run), str(data), "--out", str(tmp_path / "report.json"), "--quiet"]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert SortTask.hook_calls == calls + 1 and 0 <= report["ordered_fraction"] <= 1  # the task's evaluation hook ran
+    assert report["count"] == 64 and report["accuracy"] > 0.5  # measured 0.8 with this seed; chance is 0.1
+
+    capsys.readouterr()
+    assert main(["solve", str(run), "503412"]) == 0
+    trace = capsys.readouterr().out
+    assert "segment 2" in trace and "5 0 3 4 1 2" not in trace  # the toy task's parser read the digits
+    assert main(["solve", str(run), "50341"]) == 2
+    assert "expected 6 digits" in capsys.readouterr().err
+
+
+def test_the_toy_augmentation_is_invertible():
+    aug = SortTask().random_augmentation(np.random.default_rng(0), None)
+    x = np.arange(6)
+    assert np.array_equal(aug.invert(aug.apply(x)), x)
+
+
+def test_an_unregistered_task_is_a_clear_error_everywhere(tmp_path, capsys):
+    data = tmp_path / "sort"
+    assert main(["data", "build", "sort", "train=40", "test=8", "--out", str(data), "--quiet"]) == 0
+    meta = json.loads((data / "metadata.json").read_text())
+    meta["task"] = "nonesuch"
+    (data / "metadata.json").write_text(json.dumps(meta))
+    capsys.readouterr()
+    for argv in (["data", "check", str(data)], ["data", "show", str(data)], ["train", "demo", f"data_path={data}", "--max-steps", "1"],
+                 ["data", "build", "nonesuch"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: unknown") and "nonesuch" in err and "\n" not in err, err
+
+
+def test_an_unknown_model_is_a_clear_error(capsys):
+    assert main(["train", "demo", "arch.name=nonesuch"]) == 2
+    assert "unknown model 'nonesuch'; choose" in capsys.readouterr().err
