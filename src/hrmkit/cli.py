@@ -18,21 +18,6 @@ def _pydantic_line(e: ValidationError) -> str:
     return f"{field}: {message}" + (f" (got {given!r})" if given is not None and not isinstance(given, dict) else "")
 
 
-def _key_values(items: list[str]) -> dict[str, object]:
-    import yaml
-
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise HrmError(f"{item!r} is not of the form key=value")
-        key, raw = item.split("=", 1)
-        try:
-            out[key.replace("-", "_")] = yaml.safe_load(raw) if raw else ""
-        except yaml.YAMLError:
-            out[key.replace("-", "_")] = raw
-    return out
-
-
 # --------------------------------------------------------------------------- data
 
 
@@ -40,10 +25,11 @@ _BUILD_FLAGS = ("size", "train", "test", "num_aug", "difficulty", "min_clues", "
 
 
 def _cmd_data_build(args: argparse.Namespace) -> None:
+    from hrmkit.config import apply_overrides
     from hrmkit.data import build as builder
 
     overrides = {k: getattr(args, k) for k in _BUILD_FLAGS if getattr(args, k) is not None}
-    overrides.update(_key_values(args.settings))
+    overrides.update(apply_overrides({}, args.settings))
     cfg = builder.make_config(args.name, **overrides)
     out = Path(args.out or f"data/{args.name}")
     meta = builder.build(cfg, out, workers=args.workers, overwrite=args.force, progress=not args.quiet).metadata

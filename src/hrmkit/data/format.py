@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from hrmkit.atomic import atomic_directory
 from hrmkit.errors import HrmError, first_validation_error
 
 FORMAT_VERSION = 1
@@ -181,27 +181,13 @@ def write_dataset(
     if len(identifiers) != meta.num_puzzle_identifiers:
         raise DatasetError(f"{len(identifiers)} identifier names for {meta.num_puzzle_identifiers} identifiers")
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    try:
+    with atomic_directory(out) as tmp:
         for name, arrays in splits.items():
             (tmp / name).mkdir(parents=True)
             for array_name in ARRAY_NAMES:
                 np.save(tmp / name / f"{array_name}.npy", getattr(arrays, array_name))
         (tmp / "identifiers.json").write_text(json.dumps(identifiers))
         (tmp / "metadata.json").write_text(meta.model_dump_json(indent=2))
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return Dataset(path=out, metadata=meta, splits=splits, identifiers=identifiers)
 
 

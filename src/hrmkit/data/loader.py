@@ -99,13 +99,14 @@ class TrainSampler:
         return np.asarray(out, dtype=np.int64)
 
     def next_batch(self) -> Batch:
-        # Sorted for faster reads from a memory map; sorted *before* slicing so that every slot holds
-        # the same example whatever the number of processes (slot refill depends on the slot order).
-        idx_sorted = np.sort(self.next_global_indices())[self.rank * self.local_batch_size:(self.rank + 1) * self.local_batch_size]
-        example_to_puzzle = np.searchsorted(self.puzzle_indices, idx_sorted, side="right") - 1
+        # The global batch is sliced in draw order, so slot k gets a random group (as the reference);
+        # sorting by index would tie slot k to groups near rank k of the order. Every rank slices the
+        # same global batch, so a slot holds the same example whatever the number of processes.
+        idx = self.next_global_indices()[self.rank * self.local_batch_size:(self.rank + 1) * self.local_batch_size]
+        example_to_puzzle = np.searchsorted(self.puzzle_indices, idx, side="right") - 1
         return {
-            "inputs": np.asarray(self.split.inputs[idx_sorted], dtype=np.int32),
-            "labels": _labels(np.asarray(self.split.labels[idx_sorted]), self.ignore_label_id),
+            "inputs": np.asarray(self.split.inputs[idx], dtype=np.int32),
+            "labels": _labels(np.asarray(self.split.labels[idx]), self.ignore_label_id),
             "puzzle_identifiers": np.asarray(self.split.puzzle_identifiers[example_to_puzzle], dtype=np.int32),
         }
 

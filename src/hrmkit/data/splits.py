@@ -58,6 +58,19 @@ def generate_unique(worker: Callable[[Any], list[Generated]], cfg: Any, count: i
     return found
 
 
+def train_and_test(cfg: Any, import_csv: Callable[[Any, str, int, np.random.Generator], list[Generated]],
+                   worker: Callable[[Any], list[Generated]], workers: int, desc: str,
+                   progress: bool) -> tuple[list[Generated], list[Generated], np.random.Generator]:
+    """(train, test, rng): imported from ``cfg.csv_dir`` when set, else generated (test first, so a
+    larger train set does not change the test set). ``rng`` goes on to drive augmentation."""
+    rng = np.random.default_rng([cfg.seed, 10**6])
+    if cfg.csv_dir:
+        test = import_csv(cfg, "test", cfg.test, rng)
+        return import_csv(cfg, "train", cfg.train, rng), test, rng
+    both = generate_unique(worker, cfg, cfg.train + cfg.test, workers, desc, progress)
+    return both[cfg.test:], both[: cfg.test], rng
+
+
 def assemble(groups: list[tuple[np.ndarray, np.ndarray]], seq_len: int) -> SplitArrays:
     """groups -> arrays; each group is (inputs [k, L], labels [k, L]): k puzzles of one example each."""
     sizes = [len(inp) for inp, _ in groups]

@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from hrmkit.errors import HrmError
 from hrmkit.models.base import ModelConfig, resolve_dtype
+from hrmkit.registry import Registry
 
 DEFAULT_MODEL = "hrm"
 
@@ -27,7 +27,14 @@ class ModelSpec:
     core_cls: type[nn.Module]
 
 
-_MODELS: dict[str, ModelSpec] = {}
+def _load_builtins() -> None:
+    import hrmkit.models  # noqa: F401  (registers the built-in architectures)
+    from hrmkit.plugins import load_plugins
+
+    load_plugins()
+
+
+_MODELS: Registry[ModelSpec] = Registry("model", _load_builtins)
 
 
 def register_model(config_cls: type[ModelConfig], core_cls: type[nn.Module], *, replace: bool = False) -> ModelSpec:
@@ -35,30 +42,15 @@ def register_model(config_cls: type[ModelConfig], core_cls: type[nn.Module], *, 
     name = config_cls.model_fields["name"].default
     if not isinstance(name, str) or not name:
         raise ValueError(f"{config_cls.__name__}.name needs a default naming the model")
-    if name in _MODELS and not replace and _MODELS[name].core_cls is not core_cls:
-        raise ValueError(f"a model named {name!r} is already registered")
-    spec = ModelSpec(name, config_cls, core_cls)
-    _MODELS[name] = spec
-    return spec
-
-
-def _load_builtins() -> None:
-    import hrmkit.models  # noqa: F401  (registers hrm, trm, transformer)
-    from hrmkit.plugins import load_plugins
-
-    load_plugins()
+    return _MODELS.add(name, ModelSpec(name, config_cls, core_cls), replace=replace, same=lambda a, b: a.core_cls is b.core_cls)
 
 
 def model_names() -> list[str]:
-    _load_builtins()
-    return sorted(_MODELS)
+    return _MODELS.names()
 
 
 def get_model(name: str) -> ModelSpec:
-    _load_builtins()
-    if name not in _MODELS:
-        raise HrmError(f"unknown model {name!r}; choose {', '.join(sorted(_MODELS))}")
-    return _MODELS[name]
+    return _MODELS.get(name)
 
 
 def parse_model_config(value: Any) -> ModelConfig:
@@ -68,10 +60,9 @@ def parse_model_config(value: Any) -> ModelConfig:
     if not isinstance(value, dict):
         raise ValueError("expected a mapping of model settings")
     name = value.get("name", DEFAULT_MODEL)
-    _load_builtins()
     if name not in _MODELS:
-        raise ValueError(f"unknown model {name!r}; choose {', '.join(sorted(_MODELS))}")
-    return _MODELS[name].config_cls.model_validate({**value, "name": name})
+        raise ValueError(f"unknown model {name!r}; choose {', '.join(model_names())}")
+    return _MODELS.get(name).config_cls.model_validate({**value, "name": name})
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -8,25 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from hrmkit.errors import HrmError
+from hrmkit.registry import Registry
 from hrmkit.tasks.base import Augmentation, BuildConfig, Task, TaskData
 
 __all__ = ["Augmentation", "BuildConfig", "Task", "TaskData", "all_presets", "get_task", "register_task", "task_names"]
-
-_TASKS: dict[str, Task] = {}
-
-
-def register_task(task: Task, *, replace: bool = False) -> Task:
-    if not getattr(task, "name", None):
-        raise ValueError("a task needs a name")
-    if task.name in _TASKS and not replace and type(_TASKS[task.name]) is not type(task):
-        raise ValueError(f"a task named {task.name!r} is already registered")
-    clash = set(task.presets) & {p for t in _TASKS.values() if t.name != task.name for p in t.presets}
-    if clash:
-        raise ValueError(f"dataset presets {sorted(clash)} of task {task.name!r} are already taken")
-    _TASKS[task.name] = task
-    return task
-
 
 def _load_builtins() -> None:
     from hrmkit.plugins import load_plugins
@@ -35,20 +20,26 @@ def _load_builtins() -> None:
     load_plugins()
 
 
+_TASKS: Registry[Task] = Registry("task", _load_builtins, " (a plug-in task must be registered first, e.g. through HRMKIT_PLUGINS)")
+
+
+def register_task(task: Task, *, replace: bool = False) -> Task:
+    if not getattr(task, "name", None):
+        raise ValueError("a task needs a name")
+    taken = {p for t in _TASKS._items.values() if t.name != task.name for p in t.presets}
+    if set(task.presets) & taken:
+        raise ValueError(f"dataset presets {sorted(set(task.presets) & taken)} of task {task.name!r} are already taken")
+    return _TASKS.add(task.name, task, replace=replace)
+
+
 def task_names() -> list[str]:
-    _load_builtins()
-    return sorted(_TASKS)
+    return _TASKS.names()
 
 
 def get_task(name: str) -> Task:
-    _load_builtins()
-    if name not in _TASKS:
-        raise HrmError(f"unknown task {name!r}; known tasks: {', '.join(sorted(_TASKS))} "
-                       "(a plug-in task must be registered first, e.g. through HRMKIT_PLUGINS)")
-    return _TASKS[name]
+    return _TASKS.get(name)
 
 
 def all_presets() -> dict[str, tuple[Task, dict[str, Any]]]:
     """Every dataset preset of every task: name -> (task, build settings)."""
-    _load_builtins()
     return {name: (task, values) for task in _TASKS.values() for name, values in task.presets.items()}

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from hrmkit.data.codec import grid_encode
 from hrmkit.data.format import DatasetMetadata, SplitArrays
+from hrmkit.errors import HrmError
 
 if TYPE_CHECKING:
     from hrmkit.evaluate import EvalResult
@@ -71,6 +73,13 @@ class Task:
     def parse(self, text: str, meta: DatasetMetadata) -> np.ndarray:
         """A puzzle typed by a person -> input tokens [seq_len]; raise HrmError naming the fault."""
         raise NotImplementedError(f"task {self.name!r} cannot read puzzles from text")
+
+    def grid_tokens(self, grid: np.ndarray, meta: DatasetMetadata, noun: str) -> np.ndarray:
+        """A parsed grid -> input tokens, after checking that it has the model's grid shape."""
+        h, w = meta.grid_shape
+        if grid.shape != (h, w):
+            raise HrmError(f"this model solves {h}x{w} {noun}, got {grid.shape[0]}x{grid.shape[1]}")
+        return grid_encode(grid).astype(np.int32)
 
     def cells(self, tokens: np.ndarray, meta: DatasetMetadata) -> list[str]:
         """One display character per grid cell (padding shows as '_')."""

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from hrmkit.data.codec import grid_decode, grid_encode
 from hrmkit.data.format import DatasetError, DatasetMetadata
-from hrmkit.data.splits import CHUNK, Generated, assemble, generate_unique, read_csv, subsample
+from hrmkit.data.splits import CHUNK, Generated, assemble, read_csv, subsample, train_and_test
 from hrmkit.errors import HrmError
 from hrmkit.puzzles import maze as maze_lib
 from hrmkit.puzzles.grid import DIHEDRAL_INVERSE, dihedral
@@ -88,13 +88,7 @@ class MazeTask(Task):
     }
 
     def build(self, cfg: MazeBuild, *, workers: int, progress: bool) -> TaskData:  # type: ignore[override]
-        rng = np.random.default_rng([cfg.seed, 10**6])
-        if cfg.csv_dir:
-            test = _import_csv(cfg, "test", cfg.test, rng)
-            train = _import_csv(cfg, "train", cfg.train, rng)
-        else:
-            both = generate_unique(_generate_chunk, cfg, cfg.train + cfg.test, workers, f"maze {cfg.size}x{cfg.size}", progress)
-            test, train = both[: cfg.test], both[cfg.test:]
+        train, test, _ = train_and_test(cfg, _import_csv, _generate_chunk, workers, f"maze {cfg.size}x{cfg.size}", progress)
         sizes = {m.shape for m, _, _ in train + test}
         if len(sizes) > 1:
             raise DatasetError(f"mazes of several sizes: {sorted(sizes)}")
@@ -117,14 +111,11 @@ class MazeTask(Task):
                         tokens=list(VOCAB), grid_shape=(side, side), stats={"mean_path_length": mean})
 
     def parse(self, text: str, meta: DatasetMetadata) -> np.ndarray:
-        h, w = meta.grid_shape
         try:
             grid = maze_lib.parse(text)
         except maze_lib.MazeError as e:
             raise HrmError(f"bad puzzle: {e}") from None
-        if grid.shape != (h, w):
-            raise HrmError(f"this model solves {h}x{w} mazes, got {grid.shape[0]}x{grid.shape[1]}")
-        return grid_encode(grid).astype(np.int32)
+        return self.grid_tokens(grid, meta, "mazes")
 
     def check_answer(self, puzzle: np.ndarray, answer: np.ndarray, meta: DatasetMetadata) -> bool | None:
         side = meta.grid_shape[0]

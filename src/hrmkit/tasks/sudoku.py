@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from hrmkit.data.codec import grid_decode, grid_encode
 from hrmkit.data.format import DatasetError, DatasetMetadata
-from hrmkit.data.splits import CHUNK, Generated, assemble, generate_unique, read_csv, subsample
+from hrmkit.data.splits import CHUNK, Generated, assemble, read_csv, subsample, train_and_test
 from hrmkit.errors import HrmError
 from hrmkit.puzzles import sudoku as sudoku_lib
 from hrmkit.tasks import register_task
@@ -136,14 +136,8 @@ class SudokuTask(Task):
     }
 
     def build(self, cfg: SudokuBuild, *, workers: int, progress: bool) -> TaskData:  # type: ignore[override]
-        rng = np.random.default_rng([cfg.seed, 10**6])
-        if cfg.csv_dir:
-            test = _import_csv(cfg, "test", cfg.test, rng)
-            train = _import_csv(cfg, "train", cfg.train, rng)
-        else:
-            desc = f"sudoku {cfg.size}x{cfg.size} {cfg.difficulty}"
-            both = generate_unique(_generate_chunk, cfg, cfg.train + cfg.test, workers, desc, progress)
-            test, train = both[: cfg.test], both[cfg.test:]
+        desc = f"sudoku {cfg.size}x{cfg.size} {cfg.difficulty}"
+        train, test, rng = train_and_test(cfg, _import_csv, _generate_chunk, workers, desc, progress)
         test_inputs = {grid_encode(p).ravel().tobytes() for p, _, _ in test}
         n = cfg.size
         train_groups = _groups([(p, s) for p, s, _ in train], cfg.num_aug, rng, test_inputs, progress)
@@ -153,15 +147,12 @@ class SudokuTask(Task):
                         tokens=vocab(n), grid_shape=(n, n), stats={"mean_backtracks": mean})
 
     def parse(self, text: str, meta: DatasetMetadata) -> np.ndarray:
-        h, w = meta.grid_shape
         try:
             grid = sudoku_lib.parse(text)
             sudoku_lib.validate(grid)
         except sudoku_lib.SudokuError as e:
             raise HrmError(f"bad puzzle: {e}") from None
-        if grid.shape != (h, w):
-            raise HrmError(f"this model solves {h}x{w} Sudoku, got a {grid.shape[0]}x{grid.shape[1]} puzzle")
-        return grid_encode(grid).astype(np.int32)
+        return self.grid_tokens(grid, meta, "Sudoku")
 
     def check_answer(self, puzzle: np.ndarray, answer: np.ndarray, meta: DatasetMetadata) -> bool | None:
         n = meta.grid_shape[0]
