@@ -7,7 +7,6 @@ import json
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-import pytest
 import torch
 import yaml
 from pydantic import Field
@@ -108,10 +107,9 @@ class MixerCore(nn.Module):
         return CoreOutput((h.detach(),), self.lm_head(h), q[:, 0], q[:, 1])
 
 
-@pytest.fixture(scope="module", autouse=True)
-def plugins():
-    register_task(SortTask(), replace=True)
-    register_model(MixerConfig, MixerCore, replace=True)
+# Importing this file registers both, as a plug-in module does (see test_plugins_load_from_hrmkit_plugins...).
+register_task(SortTask(), replace=True)
+register_model(MixerConfig, MixerCore, replace=True)
 
 
 def test_a_new_task_and_model_go_through_the_cli(tmp_path, capsys):
@@ -170,3 +168,20 @@ def test_an_unregistered_task_is_a_clear_error_everywhere(tmp_path, capsys):
 def test_an_unknown_model_is_a_clear_error(capsys):
     assert main(["train", "demo", "arch.name=nonesuch"]) == 2
     assert "unknown model 'nonesuch'; choose" in capsys.readouterr().err
+
+
+def test_plugins_load_from_hrmkit_plugins_in_a_fresh_process(tmp_path):
+    """A user's own file named in HRMKIT_PLUGINS is imported before the registries are read."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HRMKIT_PLUGINS": __file__}
+    done = subprocess.run([sys.executable, "-m", "hrmkit.cli", "data", "build", "sort-digits", "train=50", "test=10",
+                           "--out", str(tmp_path / "s"), "--quiet"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "task sort" in done.stdout
+    env["HRMKIT_PLUGINS"] = str(tmp_path / "missing.py")
+    done = subprocess.run([sys.executable, "-m", "hrmkit.cli", "data", "build", "sort-digits"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2 and done.stderr.strip() == f"error: HRMKIT_PLUGINS: no such file {tmp_path / 'missing.py'}"
