@@ -15,6 +15,15 @@ from hrmkit.models.losses import act_loss
 B, SEQ, VOCAB = 4, 16, 6
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Tiny tensors gain nothing from a second thread, and on a busy 2-core machine its spin-waits cost 10-100x.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def small_trm(**overrides) -> TRMConfig:
     values = dict(hidden_size=32, num_heads=4, L_layers=2, H_cycles=3, L_cycles=2, puzzle_emb_ndim=32, halt_max_steps=4,
                   halt_exploration_prob=0.0, forward_dtype="float32")
