@@ -1,11 +1,13 @@
 """Training throughput and peak memory: hrmkit's Trainer step vs. the same math as a bare PyTorch loop.
 
-One training step = one ACT segment for the batch (forward, the Q-target forward, backward,
-AdamATan2 + sign-SGD). Each configuration runs in its own process so peak RSS is its own.
+One training step = one ACT segment for the batch (forward, the Q-target forward where the model
+learns Q-continue (HRM, the transformer baseline; not TRM), backward, AdamATan2 + sign-SGD; no EMA,
+which the Trainer does not run yet). Each configuration runs in its own process so peak RSS is its own.
 Prints one JSON object.
 
-    python benchmarks/train_throughput.py                 # 27M @ seq 81 and a small config, fp32 and bf16
-    python benchmarks/train_throughput.py --quick         # small config only
+    python benchmarks/train_throughput.py                 # every config (paper sizes @ seq 81 and small ones), fp32 and bf16
+    python benchmarks/train_throughput.py --quick         # small configs only
+    python benchmarks/train_throughput.py --quick --only trm-small --dtype float32   # one row
 """
 
 from __future__ import annotations
@@ -19,10 +21,29 @@ import sys
 import tempfile
 import time
 
+# HRM: H_layers/L_layers, 2x2 cycles. TRM: one net of L_layers blocks, T = H_cycles, n = L_cycles, a 16-position prefix.
+# Transformer: num_layers blocks, one pass per segment.
 CONFIGS = {
-    "27M": dict(hidden_size=512, num_heads=8, H_layers=4, L_layers=4, expansion=4.0, seq_side=9, batch=16, steps=8),
-    "small": dict(hidden_size=128, num_heads=4, H_layers=2, L_layers=2, expansion=4.0, seq_side=9, batch=64, steps=30),
+    "27M": dict(arch="hrm", hidden_size=512, num_heads=8, H_layers=4, L_layers=4, expansion=4.0, seq_side=9, batch=16, steps=8),
+    "small": dict(arch="hrm", hidden_size=128, num_heads=4, H_layers=2, L_layers=2, expansion=4.0, seq_side=9, batch=64, steps=30),
+    "trm-mlp-5M": dict(arch="trm", hidden_size=512, num_heads=8, L_layers=2, H_cycles=3, L_cycles=6, mlp_t=True, expansion=4.0,
+                       seq_side=9, batch=16, steps=4),
+    "trm-att-7M": dict(arch="trm", hidden_size=512, num_heads=8, L_layers=2, H_cycles=3, L_cycles=6, mlp_t=False, expansion=4.0,
+                       seq_side=9, batch=16, steps=4),
+    "trm-small": dict(arch="trm", hidden_size=128, num_heads=4, L_layers=2, H_cycles=3, L_cycles=2, mlp_t=False, expansion=4.0,
+                      seq_side=9, batch=64, steps=20),
+    "transformer-27M": dict(arch="transformer", hidden_size=512, num_heads=8, num_layers=8, expansion=4.0, seq_side=9, batch=16, steps=8),
+    "transformer-small": dict(arch="transformer", hidden_size=128, num_heads=4, num_layers=4, expansion=4.0, seq_side=9, batch=64, steps=30),
 }
+SMALL = ["small", "trm-small", "transformer-small"]
+
+
+def _prefix(c: dict) -> int:
+    return 16 if c["arch"] == "trm" else 1
+
+
+def _num_blocks(c: dict) -> int:
+    return {"hrm": lambda: c["H_layers"] + c["L_layers"], "trm": lambda: c["L_layers"], "transformer": lambda: c["num_layers"]}[c["arch"]]()
 
 
 def _make_dataset(path: str, side: int) -> None:
@@ -43,12 +64,19 @@ def _make_dataset(path: str, side: int) -> None:
 
 def _hrmkit_rate(name: str, dtype: str, data: str, compile_model: bool = False) -> float:
     from hrmkit.config import TrainConfig
-    from hrmkit.models import HRMConfig
+    from hrmkit.models import HRMConfig, TransformerConfig, TRMConfig
     from hrmkit.train import Trainer
 
     c = CONFIGS[name]
-    arch = HRMConfig(hidden_size=c["hidden_size"], num_heads=c["num_heads"], H_layers=c["H_layers"], L_layers=c["L_layers"],
-                     expansion=c["expansion"], forward_dtype=dtype, halt_max_steps=16, puzzle_emb_ndim=c["hidden_size"])
+    common = dict(hidden_size=c["hidden_size"], num_heads=c["num_heads"], expansion=c["expansion"], forward_dtype=dtype, halt_max_steps=16,
+                  puzzle_emb_ndim=c["hidden_size"])
+    if c["arch"] == "hrm":
+        arch = HRMConfig(H_layers=c["H_layers"], L_layers=c["L_layers"], **common)
+    elif c["arch"] == "trm":
+        arch = TRMConfig(L_layers=c["L_layers"], H_cycles=c["H_cycles"], L_cycles=c["L_cycles"], mlp_t=c["mlp_t"],
+                         pos_encodings="none" if c["mlp_t"] else "rope", **common)
+    else:
+        arch = TransformerConfig(num_layers=c["num_layers"], **common)
     cfg = TrainConfig(data_path=data, arch=arch, global_batch_size=c["batch"], epochs=1000, eval_interval=None,
                       run_dir=tempfile.mkdtemp(), tensorboard=False, lr_warmup_steps=10, compile=compile_model)
     trainer = Trainer(cfg, progress=False)
@@ -67,15 +95,24 @@ def _bare_rate(name: str, dtype: str) -> float:
 
     c = CONFIGS[name]
     torch.manual_seed(0)
+    arch = c["arch"]
     d, H, B = c["hidden_size"], c["num_heads"], c["batch"]
-    L = c["seq_side"] ** 2 + 1
+    P = _prefix(c)
+    L = c["seq_side"] ** 2 + P
     fdt = torch.bfloat16 if dtype == "bfloat16" else torch.float32
-    inter = -(-round(c["expansion"] * d * 2 / 3) // 256) * 256
+    mlp_t = c.get("mlp_t", False)
+
+    def width(h):
+        return -(-round(c["expansion"] * h * 2 / 3) // 256) * 256
+
+    inter, inter_t = width(d), width(L)
 
     def w(o, i):
         return (torch.randn(o, i) / math.sqrt(i)).requires_grad_(True)
 
-    layers = [[w(3 * d, d), w(d, d), w(2 * inter, d), w(d, inter)] for _ in range(c["H_layers"] + c["L_layers"])]
+    # attention block: [qkv, o, gate_up, down]; mlp_t block: [token gate_up, token down, gate_up, down]
+    mixer = (lambda: [w(2 * inter_t, L), w(L, inter_t)]) if mlp_t else (lambda: [w(3 * d, d), w(d, d)])
+    layers = [[*mixer(), w(2 * inter, d), w(d, inter)] for _ in range(_num_blocks(c))]
     emb, head, qw = w(11, d), w(11, d), torch.zeros(2, d, requires_grad=True)
     qb = torch.full((2,), -5.0, requires_grad=True)
     puzzle = torch.zeros(1, d, requires_grad=True)
@@ -93,10 +130,15 @@ def _bare_rate(name: str, dtype: str) -> float:
         return (x.float() * cos + torch.cat([-b, a], -1) * sin).to(fdt)
 
     def block(h, ws):
-        qkv, o, gu, dn = (p.to(fdt) for p in ws)
-        q, k, v = F.linear(h, qkv).view(B, L, 3, H, d // H).unbind(2)
-        a = F.scaled_dot_product_attention(rot(q).transpose(1, 2), rot(k).transpose(1, 2), v.transpose(1, 2))
-        h = rms(h + F.linear(a.transpose(1, 2).reshape(B, L, d), o))
+        m1, m2, gu, dn = (p.to(fdt) for p in ws)
+        if mlp_t:  # token mixing on [B, D, L], normalised over L there (TRM's mlp_t)
+            t = h.transpose(1, 2)
+            g, u = F.linear(t, m1).chunk(2, -1)
+            h = rms(t + F.linear(F.silu(g) * u, m2)).transpose(1, 2)
+        else:
+            q, k, v = F.linear(h, m1).view(B, L, 3, H, d // H).unbind(2)
+            a = F.scaled_dot_product_attention(rot(q).transpose(1, 2), rot(k).transpose(1, 2), v.transpose(1, 2))
+            h = rms(h + F.linear(a.transpose(1, 2).reshape(B, L, d), m2))
         g, u = F.linear(h, gu).chunk(2, -1)
         return rms(h + F.linear(F.silu(g) * u, dn))
 
@@ -106,37 +148,62 @@ def _bare_rate(name: str, dtype: str) -> float:
             z = block(z, layer)
         return z
 
-    Hl, Ll = layers[: c["H_layers"]], layers[c["H_layers"]:]
+    def heads(y):
+        q = F.linear(y[:, 0], qw.to(fdt), qb.to(fdt)).float()
+        return F.linear(y, head.to(fdt))[:, P:], q
 
-    def segment(zH, zL, x):
-        with torch.no_grad():
-            for i in range(2):
-                for j in range(2):
-                    if (i, j) != (1, 1):
-                        zL = module(zL, zH + x, Ll)
-                if i == 0:
-                    zH = module(zH, zL, Hl)
-        zL = module(zL, zH + x, Ll)
-        zH = module(zH, zL, Hl)
-        q = F.linear(zH[:, 0], qw.to(fdt), qb.to(fdt)).float()
-        return zH, zL, F.linear(zH, head.to(fdt))[:, 1:], q
+    if arch == "hrm":
+        Hl, Ll = layers[: c["H_layers"]], layers[c["H_layers"]:]
 
-    tokens = torch.randint(1, 11, (B, L - 1))
-    labels = torch.randint(2, 11, (B, L - 1))
-    zH = torch.randn(B, L, d).to(fdt)
-    zL = torch.randn(B, L, d).to(fdt)
+        def segment(s, x):
+            zH, zL = s
+            with torch.no_grad():
+                for i in range(2):
+                    for j in range(2):
+                        if (i, j) != (1, 1):
+                            zL = module(zL, zH + x, Ll)
+                    if i == 0:
+                        zH = module(zH, zL, Hl)
+            zL = module(zL, zH + x, Ll)
+            zH = module(zH, zL, Hl)
+            return (zH, zL), *heads(zH)
+    elif arch == "trm":
+        def recursion(y, z, x):
+            for _ in range(c["L_cycles"]):
+                z = module(z, y + x, layers)
+            return module(y, z, layers), z
 
-    def step(t, zH, zL):
-        x = torch.cat([puzzle.expand(B, 1, d), F.embedding(tokens, emb)], 1).to(fdt) * math.sqrt(d)
-        zH, zL, logits, q = segment(zH, zL, x)
-        with torch.no_grad():
-            _, _, _, q_next = segment(zH.detach(), zL.detach(), x.detach())
+        def segment(s, x):
+            y, z = s
+            with torch.no_grad():
+                for _ in range(c["H_cycles"] - 1):
+                    y, z = recursion(y, z, x)
+            y, z = recursion(y, z, x)
+            return (y, z), *heads(y)
+    else:
+        def segment(s, x):
+            h = module(s[0], x, layers)
+            return (h,), *heads(h)
+
+    learns_continue = arch != "trm"
+    tokens = torch.randint(1, 11, (B, L - P))
+    labels = torch.randint(2, 11, (B, L - P))
+    carry = tuple(torch.randn(B, L, d).to(fdt) for _ in range(1 if arch == "transformer" else 2))
+
+    def step(t, carry):
+        prefix = torch.cat([puzzle.expand(B, 1, d), torch.zeros(B, P - 1, d)], 1)
+        x = torch.cat([prefix, F.embedding(tokens, emb)], 1).to(fdt) * math.sqrt(d)
+        carry, logits, q = segment(carry, x)
+        carry = tuple(s.detach() for s in carry)
         lg = logits.double()
         s = torch.where(lg < 0, 1 / (1 - lg + 1e-30), lg + 1)
         lm = -torch.log(s / s.sum(-1, keepdim=True)).gather(-1, labels[..., None]).squeeze(-1).mean(-1).sum()
         correct = (logits.argmax(-1) == labels).all(-1).float()
-        loss = lm + 0.5 * (F.binary_cross_entropy_with_logits(q[:, 0], correct, reduction="sum")
-                           + F.binary_cross_entropy_with_logits(q[:, 1], torch.sigmoid(q_next.max(-1).values), reduction="sum"))
+        loss = lm + 0.5 * F.binary_cross_entropy_with_logits(q[:, 0], correct, reduction="sum")
+        if learns_continue:
+            with torch.no_grad():
+                _, _, q_next = segment(carry, x.detach())
+            loss = loss + 0.5 * F.binary_cross_entropy_with_logits(q[:, 1], torch.sigmoid(q_next.max(-1).values), reduction="sum")
         (loss / B).backward()
         with torch.no_grad():
             for p in params:
@@ -147,12 +214,12 @@ def _bare_rate(name: str, dtype: str) -> float:
                 p.add_(torch.atan2(m, v.sqrt() / math.sqrt(1 - 0.95**t)), alpha=-1e-4 / (1 - 0.9**t))
                 p.grad = None
             puzzle.grad = None
-        return zH.detach(), zL.detach()
+        return carry
 
-    zH, zL = step(1, zH, zL)
+    carry = step(1, carry)
     start = time.perf_counter()
     for t in range(c["steps"]):
-        zH, zL = step(t + 2, zH, zL)
+        carry = step(t + 2, carry)
     return B * c["steps"] / (time.perf_counter() - start)
 
 
@@ -172,7 +239,9 @@ def _single(name: str, dtype: str, impl: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="small config only")
+    parser.add_argument("--quick", action="store_true", help="small configs only")
+    parser.add_argument("--only", nargs="+", choices=sorted(CONFIGS), help="just these configs")
+    parser.add_argument("--dtype", nargs="+", choices=["float32", "bfloat16"], default=["float32", "bfloat16"])
     parser.add_argument("--compile", action="store_true", help="also measure hrmkit with torch.compile (fp32)")
     parser.add_argument("--single", nargs=3, metavar=("CONFIG", "DTYPE", "IMPL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -182,9 +251,9 @@ def main() -> None:
     import torch
 
     results: dict[str, object] = {"device": "cpu", "threads": torch.get_num_threads(), "torch": torch.__version__,
-                                  "note": "examples/s = one ACT segment (fwd + Q-target fwd + bwd + optimizer) per example"}
-    for name in (["small"] if args.quick else ["27M", "small"]):
-        for dtype in ("float32", "bfloat16"):
+                                  "note": "examples/s = one ACT segment (fwd + Q-target fwd where learned + bwd + optimizer) per example"}
+    for name in args.only or (SMALL if args.quick else list(CONFIGS)):
+        for dtype in args.dtype:
             row = {}
             for impl in ("hrmkit", "bare"):
                 out = subprocess.run([sys.executable, __file__, "--single", name, dtype, impl], capture_output=True, text=True, check=True)
@@ -194,7 +263,7 @@ def main() -> None:
                 out = subprocess.run([sys.executable, __file__, "--single", name, dtype, "hrmkit-compiled"], capture_output=True, text=True,
                                      check=True)
                 row["hrmkit-compiled"] = json.loads(out.stdout.strip().splitlines()[-1])
-            results[f"{name}_seq81_{dtype}"] = row
+            results[f"{name}_seq{CONFIGS[name]['seq_side'] ** 2}_{dtype}"] = row
     print(json.dumps(results, indent=2))
 
 

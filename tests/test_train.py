@@ -12,7 +12,9 @@ from hrmkit.cli import main
 from hrmkit.config import TrainConfig
 from hrmkit.data import build as B
 from hrmkit.errors import HrmError
+from hrmkit.evaluate import evaluate
 from hrmkit.models import HRMConfig, build_model
+from hrmkit.models.trm import TRMConfig
 from hrmkit.solve import format_trace, from_pretrained, solve
 from hrmkit.tasks import get_task
 from hrmkit.train import Trainer
@@ -51,6 +53,36 @@ def test_resume_is_exact(data4, tmp_path):
         assert torch.equal(a, b)
     # The puzzle-embedding table is trained (sign-SGD) and saved with the model.
     assert resumed.model.core.puzzle_emb.weights.abs().sum() > 0
+
+
+@pytest.mark.parametrize("arch", ["hrm", "trm"])
+def test_ema_runs_save_both_weights_evaluate_with_the_shadow_and_resume_exactly(arch, data4, tmp_path):
+    model_cfg = {"trm": TRMConfig(hidden_size=32, num_heads=2, L_layers=1, H_cycles=2, L_cycles=2, halt_max_steps=3, puzzle_emb_ndim=32,
+                                  expansion=2.0, puzzle_emb_len=1)}.get(arch, small_cfg(data4, tmp_path).arch)
+    cfg = small_cfg(data4, tmp_path / "a", arch=model_cfg, ema=True, ema_rate=0.8)
+    straight = Trainer(cfg, progress=False)
+    straight.fit(max_steps=10)
+    first = Trainer(cfg, run_dir=tmp_path / "b", progress=False)
+    first.fit(max_steps=4)
+    del first
+    resumed = Trainer(cfg, run_dir=tmp_path / "b", resume=True, progress=False)
+    resumed.fit(max_steps=6)
+    for name, p in straight.model.state_dict().items():
+        assert torch.equal(p, resumed.model.state_dict()[name]), name
+    for name, shadow in straight.ema.shadow.items():
+        assert torch.equal(shadow, resumed.ema.shadow[name]), name
+        assert not torch.equal(shadow, dict(straight.model.named_parameters())[name])  # the average lags the raw weights
+    # model.safetensors holds the EMA weights (what inference uses), raw_model.safetensors the raw ones (to resume).
+    ckpt = checkpoint.resolve(tmp_path / "a")
+    inference, raw = load_file(str(ckpt / "model.safetensors")), load_file(str(ckpt / "raw_model.safetensors"))
+    for name, shadow in straight.ema.shadow.items():
+        assert torch.equal(inference[name], shadow) and torch.equal(raw[name], straight.model.state_dict()[name])
+    # Evaluation inside training and from_pretrained both use the shadow; the raw weights stay in the trainer.
+    loaded, meta = from_pretrained(tmp_path / "a")
+    split = straight.dataset["test"]
+    from_disk = evaluate(loaded, split, meta, 16, torch.device("cpu"), max_examples=32)
+    assert straight.run_eval().metrics == from_disk.metrics
+    assert torch.equal(dict(straight.model.named_parameters())[name], raw[name])
 
 
 def test_checkpoint_files_and_atomicity(data4, tmp_path):

@@ -164,7 +164,7 @@ class Trainer:
     def _inference_weights(self):
         from contextlib import nullcontext
 
-        return self.ema.swapped_in(self.model) if self.ema is not None else nullcontext()
+        return self.ema.applied(self.model) if self.ema is not None else nullcontext()
 
     # ---- logging
 
@@ -211,7 +211,7 @@ class Trainer:
             raw = self.model.state_dict()
             if self.ema is not None:
                 training["raw_model"] = raw
-                with self.ema.swapped_in(self.model):
+                with self.ema.applied(self.model):
                     weights = checkpoint.clean_state(self.model.state_dict())
             else:
                 weights = raw
@@ -228,7 +228,7 @@ class Trainer:
         raw = checkpoint.read_tensors(path, "raw_model") if self.ema is not None else inference
         checkpoint.load_weights(self.model, raw, path)
         if self.ema is not None:
-            self.ema.load_from_weights(inference)
+            self.ema.load_state_dict({name: inference[name] for name in self.ema.shadow if name in inference})
         load_optimizer_tensors(self.optimizer, self.model, checkpoint.read_tensors(path, "optimizer"))
         prefix = f"rank{self.rt.rank}."
         carry = checkpoint.read_tensors(path, "carry")

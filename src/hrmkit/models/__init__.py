@@ -7,8 +7,12 @@ from hrmkit.models.act import ACTCarry, ACTModel
 from hrmkit.models.base import CoreOutput, ModelConfig, resolve_dtype
 from hrmkit.models.hrm import HRM, HRMConfig
 from hrmkit.models.registry import build_model, count_parameters, get_model, model_names, parse_model_config, register_model
+from hrmkit.models.transformer import TransformerBaseline, TransformerConfig
+from hrmkit.models.trm import TRM, TRMConfig
 
 register_model(HRMConfig, HRM)
+register_model(TRMConfig, TRM)
+register_model(TransformerConfig, TransformerBaseline)
 
-__all__ = ["ACTCarry", "ACTModel", "CoreOutput", "HRMConfig", "ModelConfig", "build_model", "count_parameters", "get_model",
-           "model_names", "parse_model_config", "register_model", "resolve_dtype"]
+__all__ = ["ACTCarry", "ACTModel", "CoreOutput", "HRMConfig", "ModelConfig", "TRMConfig", "TransformerConfig", "build_model",
+           "count_parameters", "get_model", "model_names", "parse_model_config", "register_model", "resolve_dtype"]

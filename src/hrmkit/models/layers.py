@@ -177,3 +177,24 @@ class PostNormBlock(nn.Module):
     def forward(self, h: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
         h = rms_norm(h + self.attn(h, rope), self.eps)
         return rms_norm(h + self.mlp(h), self.eps)
+
+
+class PostNormMixerBlock(nn.Module):
+    """The MLP-Mixer-style block of TRM's ``mlp_t`` variant: a SwiGLU over the *token* axis in place of
+    attention, then the usual channel SwiGLU, both post-norm.
+
+    The token half runs on the transposed tensor [B, D, L], and its RMSNorm is taken there too, so it
+    normalises every channel over the sequence axis, not every position over D. That is what the
+    reference does (TRM ``models/recursive_reasoning/trm.py``); it is kept on purpose.
+    """
+
+    def __init__(self, num_positions: int, hidden_size: int, expansion: float, eps: float):
+        super().__init__()
+        self.mlp_t = SwiGLU(num_positions, expansion)  # mixes positions; its "hidden size" is L
+        self.mlp = SwiGLU(hidden_size, expansion)
+        self.eps = eps
+
+    def forward(self, h: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        t = h.transpose(1, 2)
+        h = rms_norm(t + self.mlp_t(t), self.eps).transpose(1, 2)  # RMSNorm over L (the quirk)
+        return rms_norm(h + self.mlp(h), self.eps)

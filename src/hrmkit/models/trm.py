@@ -1,0 +1,130 @@
+"""The Tiny Recursive Model core (TRM, arXiv 2510.04871), one ACT segment (one "supervision step").
+
+In the paper's notation, x is the embedded question, y the current answer (the reference's z_H)
+and z the latent reasoning feature (z_L). ONE small network ``net`` (``L_layers`` post-norm blocks,
+adding its injection to its state first) does both updates; whether x is in the injection tells it
+which one it is doing:
+
+    def latent_recursion(x, y, z):          # one "recursion process"
+        for i in range(n):                  # n = L_cycles
+            z = net(z, y + x)               # refine the latent from question, answer and itself
+        y = net(y, z)                       # refine the answer from the latent
+        return y, z
+
+    with no_grad:                           # T - 1 processes only improve (y, z) ...
+        for j in range(T - 1):              # T = H_cycles
+            y, z = latent_recursion(x, y, z)
+    y, z = latent_recursion(x, y, z)        # ... the last one is back-propagated in full
+    y_hat = lm_head(y) without the prefix;  q_halt = q_head(y[:, 0])[0]
+
+The carry (y, z) is detached between segments, and halting uses q_halt > 0 alone
+(``no_ACT_continue``, the TRM default: no Q-continue loss and no extra forward pass).
+
+Follows SamsungSAILMontreal/TinyRecursiveModels ``e7b6871`` (``models/recursive_reasoning/trm.py``),
+including its 16-position puzzle prefix (the learned vector at position 0, zeros at 1..15 in x) and
+the ``mlp_t`` variant (:class:`~hrmkit.models.layers.PostNormMixerBlock`). Differences: with
+``no_ACT_continue=False`` hrmkit runs HRM's Q-continue rule and target (the reference unpacks the
+wrong number of values there and fails); with ``puzzle_emb_ndim=0`` there is no prefix at all (the
+reference keeps 16 positions in the state but none in x, and the shapes do not match).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import Field, model_validator
+from torch import nn
+
+from hrmkit.models.base import CoreOutput, ModelConfig
+from hrmkit.models.hrm import check_heads
+from hrmkit.models.layers import PostNormBlock, PostNormMixerBlock
+from hrmkit.models.puzzle_io import PuzzleIO
+
+State = tuple[torch.Tensor, torch.Tensor]
+Rope = tuple[torch.Tensor, torch.Tensor] | None
+
+
+class TRMConfig(ModelConfig):
+    """TRM. Defaults are the reference's ``config/arch/trm.yaml`` (TRM-Att, T = 3, n = 6, 2 layers)."""
+
+    name: Literal["trm"] = "trm"
+    hidden_size: int = Field(512, gt=0)
+    num_heads: int = Field(8, gt=0)
+    expansion: float = Field(4.0, gt=0)
+    L_layers: int = Field(2, ge=1, description="blocks in the one network")
+    H_cycles: int = Field(3, ge=1, description="T: recursion processes per segment, the last with gradients")
+    L_cycles: int = Field(6, ge=1, description="n: latent (z) updates per recursion process")
+    pos_encodings: Literal["rope", "learned", "none"] = "rope"
+    rope_theta: float = 10000.0
+    rms_norm_eps: float = 1e-5
+    puzzle_emb_ndim: int = Field(512, ge=0, description="0 disables the per-puzzle embedding (and the prefix)")
+    puzzle_emb_len: int = Field(16, ge=0, description="prefix positions; 0: ceil(puzzle_emb_ndim / hidden_size) as HRM")
+    mlp_t: bool = Field(False, description="mix tokens with an MLP over the sequence axis instead of attention (TRM-MLP)")
+    no_ACT_continue: bool = Field(True, description="halt on q_halt > 0 with no Q-continue loss (False: HRM's Q-learning rule)")
+
+    @model_validator(mode="after")
+    def _shapes_fit(self) -> TRMConfig:
+        if not self.mlp_t:
+            check_heads(self.hidden_size, self.num_heads, self.pos_encodings == "rope")
+        if self.puzzle_emb_ndim > self.prefix_len * self.hidden_size:
+            raise ValueError(f"puzzle_emb_ndim {self.puzzle_emb_ndim} does not fit in puzzle_emb_len {self.puzzle_emb_len} "
+                             f"positions of hidden_size {self.hidden_size}")
+        return self
+
+    @property
+    def prefix_len(self) -> int:
+        if not self.puzzle_emb_ndim:
+            return 0
+        return self.puzzle_emb_len or -(-self.puzzle_emb_ndim // self.hidden_size)
+
+
+class RecursiveNet(nn.Module):
+    """The single network: ``forward(state, injection)`` adds the injection, then runs the blocks."""
+
+    def __init__(self, cfg: TRMConfig, num_positions: int):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            PostNormMixerBlock(num_positions, cfg.hidden_size, cfg.expansion, cfg.rms_norm_eps) if cfg.mlp_t
+            else PostNormBlock(cfg.hidden_size, cfg.num_heads, cfg.expansion, cfg.rms_norm_eps)
+            for _ in range(cfg.L_layers))
+
+    def forward(self, state: torch.Tensor, injection: torch.Tensor, rope: Rope) -> torch.Tensor:
+        h = state + injection
+        for layer in self.layers:
+            h = layer(h, rope)
+        return h
+
+
+class TRM(PuzzleIO):
+    """The TRM inner model: embeddings, the one network, the output and Q heads."""
+
+    def __init__(self, cfg: TRMConfig, vocab_size: int, seq_len: int, num_puzzle_identifiers: int, dtype: torch.dtype):
+        super().__init__()
+        self.cfg = cfg
+        self.has_q_continue = not cfg.no_ACT_continue
+        self._build_io(vocab_size, seq_len, num_puzzle_identifiers, hidden_size=cfg.hidden_size, num_heads=cfg.num_heads,
+                       puzzle_emb_ndim=cfg.puzzle_emb_ndim, puzzle_emb_len=cfg.prefix_len,
+                       # mlp_t blocks have no attention to rotate: RoPE would go unused.
+                       pos_encodings="none" if cfg.mlp_t and cfg.pos_encodings == "rope" else cfg.pos_encodings,
+                       rope_theta=cfg.rope_theta, dtype=dtype)
+        self.net = RecursiveNet(cfg, self.total_len)
+        self._build_init_states("H_init", "L_init")  # y0 and z0
+
+    def latent_recursion(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, rope: Rope) -> State:
+        """One recursion process: n latent updates, then one answer update."""
+        for _ in range(self.cfg.L_cycles):
+            z = self.net(z, y + x, rope)
+        y = self.net(y, z, rope)
+        return y, z
+
+    def forward(self, state: State, x: torch.Tensor) -> CoreOutput:
+        rope = self.rope()
+        y, z = state
+        with torch.no_grad():
+            for _ in range(self.cfg.H_cycles - 1):
+                y, z = self.latent_recursion(x, y, z, rope)
+        # The last process keeps its whole graph (no 1-step approximation); the incoming y, z carry none.
+        y, z = self.latent_recursion(x, y, z, rope)
+        logits, q_halt, q_continue = self.heads(y)
+        return CoreOutput((y.detach(), z.detach()), logits, q_halt, q_continue)
