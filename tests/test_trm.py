@@ -346,3 +346,22 @@ def test_trm_presets_hold_the_published_hyperparameters():
         cpu = make_train_config(name)
         assert cpu.arch.name == arch
         assert cpu.model_dump(exclude={"arch", "ema", "ema_rate"}) == demo.model_dump(exclude={"arch", "ema", "ema_rate"})
+
+
+@pytest.mark.parametrize("preset", ["cpu-sudoku-4x4-trm", "cpu-sudoku-4x4-transformer"])
+def test_train_eval_solve_plot_work_unchanged_for_every_architecture(preset, tmp_path, capsys):
+    """The same `hrm` commands drive TRM and the baseline; `hrm solve` shows the answer (TRM's y) at every step."""
+    from hrmkit.cli import main
+    from hrmkit.data import build as B
+
+    data = tmp_path / "s4"
+    B.build(B.make_config("sudoku-4x4", train=64, test=16, num_aug=1), data, workers=1, progress=False)
+    run = tmp_path / "run"
+    assert main(["train", preset, f"data_path={data}", "arch.hidden_size=32", "--run-dir", str(run), "--max-steps", "3", "--quiet"]) == 0
+    assert main(["eval", str(run), str(data), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["solve", str(run), "--dataset", str(data), "--index", "1"]) == 0
+    trace = capsys.readouterr().out
+    assert "segment 1:" in trace and "segment 2:" in trace and "final answer is" in trace
+    assert main(["plot", str(run)]) == 0
+    assert (run / "curves.png").stat().st_size > 0

@@ -15,6 +15,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from hrmkit.atomic import atomic_write_text
 from hrmkit.data.format import DatasetMetadata, SplitArrays
 from hrmkit.data.loader import eval_batches
 from hrmkit.errors import HrmError
@@ -115,7 +116,7 @@ def evaluate_checkpoint(checkpoint_path: str | os.PathLike, dataset_path: str | 
     report = {"checkpoint": str(ckpt), "dataset": str(ds.path), "split": split, "steps": steps or model.halt_max_steps,
               **result.metrics, "exact_by_step": result.exact_by_step}
     report_path = Path(out or ckpt / f"eval-{ds.path.name}-{split}.json")
-    report_path.write_text(json.dumps(report, indent=2))
+    atomic_write_text(report_path, json.dumps(report, indent=2))
     report["report_path"] = str(report_path)
     return report
 
