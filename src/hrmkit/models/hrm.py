@@ -21,10 +21,10 @@ import math
 from typing import Literal
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 from torch import nn
 
-from hrmkit.models.base import CoreOutput, ModelConfig
+from hrmkit.models.base import BlockModelConfig, CoreOutput
 from hrmkit.models.layers import (
     CastedEmbedding,
     CastedLinear,
@@ -37,34 +37,14 @@ from hrmkit.models.layers import (
 State = tuple[torch.Tensor, torch.Tensor]
 
 
-class HRMConfig(ModelConfig):
+class HRMConfig(BlockModelConfig):
     """HRM ACT v1. Defaults are the paper's 27M model (hrm_v1.yaml of the reference)."""
 
     name: Literal["hrm"] = "hrm"
-    hidden_size: int = Field(512, gt=0)
-    num_heads: int = Field(8, gt=0)
-    expansion: float = Field(4.0, gt=0)
     H_layers: int = Field(4, ge=1)
     L_layers: int = Field(4, ge=1)
     H_cycles: int = Field(2, ge=1)
     L_cycles: int = Field(2, ge=1)
-    pos_encodings: Literal["rope", "learned"] = "rope"
-    rope_theta: float = 10000.0
-    rms_norm_eps: float = 1e-5
-    puzzle_emb_ndim: int = Field(512, ge=0, description="0 disables the per-puzzle embedding")
-
-    @model_validator(mode="after")
-    def _heads_fit(self) -> HRMConfig:
-        check_heads(self.hidden_size, self.num_heads, self.pos_encodings == "rope")
-        return self
-
-
-def check_heads(hidden_size: int, num_heads: int, rope: bool) -> None:
-    """Attention needs hidden_size = heads x head size, and RoPE an even head size."""
-    if hidden_size % num_heads:
-        raise ValueError(f"hidden_size {hidden_size} is not divisible by num_heads {num_heads}")
-    if rope and (hidden_size // num_heads) % 2:
-        raise ValueError(f"RoPE needs an even head size; hidden_size / num_heads = {hidden_size // num_heads}")
 
 
 class ReasoningModule(nn.Module):

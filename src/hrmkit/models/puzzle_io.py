@@ -8,6 +8,7 @@ in the same order as the reference code.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -32,10 +33,12 @@ class PuzzleIO(nn.Module):
     pos_encodings: str
     init_names: tuple[str, ...]
 
-    def _build_io(self, vocab_size: int, seq_len: int, num_puzzle_identifiers: int, *, hidden_size: int, num_heads: int,
-                  puzzle_emb_ndim: int, puzzle_emb_len: int, pos_encodings: str, rope_theta: float, dtype: torch.dtype) -> None:
+    def _build_io(self, cfg: Any, vocab_size: int, seq_len: int, num_puzzle_identifiers: int, *, puzzle_emb_len: int,
+                  pos_encodings: str, dtype: torch.dtype) -> None:
+        """``cfg`` gives hidden_size, num_heads, puzzle_emb_ndim and rope_theta."""
+        num_heads, puzzle_emb_ndim, rope_theta = cfg.num_heads, cfg.puzzle_emb_ndim, cfg.rope_theta
         self.dtype = dtype
-        self.hidden_size = d = hidden_size
+        self.hidden_size = d = cfg.hidden_size
         self.pos_encodings = pos_encodings
         self.embed_scale = math.sqrt(d)
         self.embed_tokens = CastedEmbedding(vocab_size, d, init_std=1.0 / self.embed_scale, cast_to=dtype)

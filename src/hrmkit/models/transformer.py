@@ -32,33 +32,20 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 from torch import nn
 
-from hrmkit.models.base import CoreOutput, ModelConfig
-from hrmkit.models.hrm import check_heads
+from hrmkit.models.base import BlockModelConfig, CoreOutput
 from hrmkit.models.layers import PostNormBlock
 from hrmkit.models.puzzle_io import PuzzleIO
 
 
-class TransformerConfig(ModelConfig):
+class TransformerConfig(BlockModelConfig):
     """The baseline. Defaults: HRM's width and size (8 blocks of hidden 512 = 27.3M on Sudoku) and HRM's ACT."""
 
     name: Literal["transformer"] = "transformer"
-    hidden_size: int = Field(512, gt=0)
-    num_heads: int = Field(8, gt=0)
-    expansion: float = Field(4.0, gt=0)
     num_layers: int = Field(8, ge=1)
-    pos_encodings: Literal["rope", "learned"] = "rope"
-    rope_theta: float = 10000.0
-    rms_norm_eps: float = 1e-5
-    puzzle_emb_ndim: int = Field(512, ge=0, description="0 disables the per-puzzle embedding")
     no_ACT_continue: bool = Field(False, description="True: halt on q_halt > 0 with no Q-continue loss (TRM's rule)")
-
-    @model_validator(mode="after")
-    def _heads_fit(self) -> TransformerConfig:
-        check_heads(self.hidden_size, self.num_heads, self.pos_encodings == "rope")
-        return self
 
 
 class TransformerBaseline(PuzzleIO):
@@ -67,9 +54,8 @@ class TransformerBaseline(PuzzleIO):
         self.cfg = cfg
         self.has_q_continue = not cfg.no_ACT_continue
         prefix = -(-cfg.puzzle_emb_ndim // cfg.hidden_size)  # ceil, as HRM: 1 position for ndim = hidden
-        self._build_io(vocab_size, seq_len, num_puzzle_identifiers, hidden_size=cfg.hidden_size, num_heads=cfg.num_heads,
-                       puzzle_emb_ndim=cfg.puzzle_emb_ndim, puzzle_emb_len=prefix, pos_encodings=cfg.pos_encodings,
-                       rope_theta=cfg.rope_theta, dtype=dtype)
+        self._build_io(cfg, vocab_size, seq_len, num_puzzle_identifiers, puzzle_emb_len=prefix, pos_encodings=cfg.pos_encodings,
+                       dtype=dtype)
         self.layers = nn.ModuleList(
             PostNormBlock(cfg.hidden_size, cfg.num_heads, cfg.expansion, cfg.rms_norm_eps) for _ in range(cfg.num_layers))
         self._build_init_states("H_init")

@@ -36,8 +36,7 @@ import torch
 from pydantic import Field, model_validator
 from torch import nn
 
-from hrmkit.models.base import CoreOutput, ModelConfig
-from hrmkit.models.hrm import check_heads
+from hrmkit.models.base import CoreOutput, ModelConfig, check_heads
 from hrmkit.models.layers import PostNormBlock, PostNormMixerBlock
 from hrmkit.models.puzzle_io import PuzzleIO
 
@@ -103,11 +102,9 @@ class TRM(PuzzleIO):
         super().__init__()
         self.cfg = cfg
         self.has_q_continue = not cfg.no_ACT_continue
-        self._build_io(vocab_size, seq_len, num_puzzle_identifiers, hidden_size=cfg.hidden_size, num_heads=cfg.num_heads,
-                       puzzle_emb_ndim=cfg.puzzle_emb_ndim, puzzle_emb_len=cfg.prefix_len,
-                       # mlp_t blocks have no attention to rotate: RoPE would go unused.
-                       pos_encodings="none" if cfg.mlp_t and cfg.pos_encodings == "rope" else cfg.pos_encodings,
-                       rope_theta=cfg.rope_theta, dtype=dtype)
+        # mlp_t blocks have no attention to rotate: RoPE would go unused.
+        pos_encodings = "none" if cfg.mlp_t and cfg.pos_encodings == "rope" else cfg.pos_encodings
+        self._build_io(cfg, vocab_size, seq_len, num_puzzle_identifiers, puzzle_emb_len=cfg.prefix_len, pos_encodings=pos_encodings, dtype=dtype)
         self.net = RecursiveNet(cfg, self.total_len)
         self._build_init_states("H_init", "L_init")  # y0 and z0
 
