@@ -7,6 +7,7 @@ import json
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+import pytest
 import torch
 import yaml
 from pydantic import Field
@@ -165,6 +166,24 @@ def test_an_unregistered_task_is_a_clear_error_everywhere(tmp_path, capsys):
         assert err.startswith("error: unknown") and "nonesuch" in err and "\n" not in err, err
 
 
+def test_show_refuses_a_negative_count_and_eval_refuses_another_tasks_dataset(tmp_path, capsys):
+    from hrmkit.data.format import load_dataset
+    from hrmkit.evaluate import check_compatible
+
+    data = tmp_path / "sort"
+    assert main(["data", "build", "sort", "train=20", "test=4", "--out", str(data), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["data", "show", str(data), "-n", "-3"]) == 2
+    assert capsys.readouterr().err.strip() == "error: -n must be 0 or more, got -3"
+    sort_meta = load_dataset(data).metadata
+    other = sort_meta.model_copy(update={"task": "sudoku"})
+    with pytest.raises(HrmError, match="is a sort dataset; this model was trained on sudoku"):
+        check_compatible(other, sort_meta, "data/sort")
+    with pytest.raises(HrmError, match="does not fit this model"):
+        check_compatible(sort_meta.model_copy(update={"seq_len": 9}), sort_meta, "data/sort")
+    check_compatible(sort_meta, sort_meta, "data/sort")  # its own dataset fits
+
+
 def test_an_unknown_model_is_a_clear_error(capsys):
     assert main(["train", "demo", "arch.name=nonesuch"]) == 2
     assert "unknown model 'nonesuch'; choose" in capsys.readouterr().err
@@ -185,3 +204,36 @@ def test_plugins_load_from_hrmkit_plugins_in_a_fresh_process(tmp_path):
     done = subprocess.run([sys.executable, "-m", "hrmkit.cli", "data", "build", "sort-digits"], env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 2 and done.stderr.strip() == f"error: HRMKIT_PLUGINS: no such file {tmp_path / 'missing.py'}"
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('plug-in fault')\n")
+    env["HRMKIT_PLUGINS"] = str(broken)
+    done = subprocess.run([sys.executable, "-m", "hrmkit.cli", "data", "build", "sort-digits"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2 and done.stderr.strip() == f"error: HRMKIT_PLUGINS: cannot import {broken} (RuntimeError: plug-in fault)"
+
+
+def test_registries_refuse_a_second_object_under_a_taken_name():
+    from hrmkit.models import model_names
+    from hrmkit.tasks import task_names
+
+    assert "sudoku" in task_names() and "toy-mixer" in model_names()  # built-ins and this file's plug-ins are in
+    class Impostor(SortTask):
+        presets: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    impostor = Impostor()
+    impostor.name = "sudoku"
+    with pytest.raises(ValueError, match="a task named 'sudoku' is already registered"):
+        register_task(impostor)
+
+    class Clash(SortTask):
+        name = "sort-clash"
+        presets: ClassVar[dict[str, dict[str, Any]]] = {"sudoku-4x4": {}}
+
+    with pytest.raises(ValueError, match=r"dataset presets \['sudoku-4x4'\] of task 'sort-clash' are already taken"):
+        register_task(Clash())
+
+    class OtherCore(MixerCore):
+        pass
+
+    with pytest.raises(ValueError, match="a model named 'toy-mixer' is already registered"):
+        register_model(MixerConfig, OtherCore)

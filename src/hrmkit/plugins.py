@@ -39,8 +39,10 @@ def load_plugins() -> None:
                 _import_path(Path(item))
             else:
                 importlib.import_module(item)
-        except ImportError as e:
-            raise HrmError(f"HRMKIT_PLUGINS: cannot import {item} ({e})") from None
+        except HrmError:
+            raise
+        except Exception as e:  # a plug-in is the user's code: any fault in it is reported in one line
+            raise HrmError(f"HRMKIT_PLUGINS: cannot import {item} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
     for group in ("hrmkit.tasks", "hrmkit.models"):
         for ep in entry_points(group=group):
             ep.load()
