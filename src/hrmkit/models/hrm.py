@@ -31,8 +31,8 @@ from hrmkit.models.layers import (
     PostNormBlock,
     RotaryEmbedding,
     SparsePuzzleEmbedding,
-    trunc_normal_,
 )
+from hrmkit.models.puzzle_io import PuzzleIO
 
 State = tuple[torch.Tensor, torch.Tensor]
 
@@ -62,8 +62,13 @@ class ReasoningModule(nn.Module):
         return z
 
 
-class HRM(nn.Module):
-    """The HRM inner model: embeddings, the H and L modules, the output and Q heads."""
+class HRM(PuzzleIO):
+    """The HRM inner model: embeddings, the H and L modules, the output and Q heads.
+
+    The embedding, states and heads are :class:`PuzzleIO`'s; the modules are built here in the HRM
+    reference's order (embeddings, positions, H and L, heads, init states), so a seed draws the same
+    weights as before TRM shared that code.
+    """
 
     has_q_continue = True
 
@@ -71,7 +76,8 @@ class HRM(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.dtype = dtype
-        d = cfg.hidden_size
+        self.hidden_size = d = cfg.hidden_size
+        self.pos_encodings = cfg.pos_encodings
         self.embed_scale = math.sqrt(d)
         self.embed_tokens = CastedEmbedding(vocab_size, d, init_std=1.0 / self.embed_scale, cast_to=dtype)
         # The puzzle embedding takes ceil(ndim / hidden) prefix positions (1 for ndim = hidden).
@@ -79,54 +85,20 @@ class HRM(nn.Module):
         self.puzzle_emb = (SparsePuzzleEmbedding(num_puzzle_identifiers, cfg.puzzle_emb_ndim, cast_to=dtype)
                            if cfg.puzzle_emb_ndim else None)
         self.total_len = seq_len + self.puzzle_emb_len
-        if cfg.pos_encodings == "rope":
-            self.rotary = RotaryEmbedding(d // cfg.num_heads, self.total_len, cfg.rope_theta)
-        else:
+        self.rotary = RotaryEmbedding(d // cfg.num_heads, self.total_len, cfg.rope_theta) if cfg.pos_encodings == "rope" else None
+        if cfg.pos_encodings == "learned":
             self.embed_pos = CastedEmbedding(self.total_len, d, init_std=1.0 / self.embed_scale, cast_to=dtype)
         self.H_level = ReasoningModule(cfg, cfg.H_layers)
         self.L_level = ReasoningModule(cfg, cfg.L_layers)
         self.lm_head = CastedLinear(d, vocab_size)
         self.q_head = CastedLinear(d, 2, bias=True)
-        # Start out "continue": Q logits at -5 (sigmoid ~ 0.007), so early training runs all segments.
-        with torch.no_grad():
-            self.q_head.weight.zero_()
-            self.q_head.bias.fill_(-5.0)
-        # Fixed initial states, never trained, broadcast to every position on reset.
-        self.register_buffer("H_init", trunc_normal_(torch.empty(d), std=1.0), persistent=True)
-        self.register_buffer("L_init", trunc_normal_(torch.empty(d), std=1.0), persistent=True)
-
-    # ---- embeddings (outside the recursion, so torch.compile can take the recursion alone)
-
-    def embed(self, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor) -> torch.Tensor:
-        x = self.embed_tokens(inputs.long())
-        if self.puzzle_emb is not None:
-            p = self.puzzle_emb(puzzle_identifiers.long())
-            pad = self.puzzle_emb_len * self.cfg.hidden_size - p.shape[-1]
-            if pad:
-                p = nn.functional.pad(p, (0, pad))
-            x = torch.cat([p.view(-1, self.puzzle_emb_len, self.cfg.hidden_size), x], dim=1)
-        if self.cfg.pos_encodings == "learned":
-            # 1/sqrt(2) keeps the variance of the sum equal to that of each term.
-            x = 0.707106781 * (x + self.embed_pos.weight.to(self.dtype))
-        return self.embed_scale * x
-
-    # ---- states
-
-    def empty_state(self, batch_size: int, device: torch.device) -> State:
-        shape = (batch_size, self.total_len, self.cfg.hidden_size)
-        return torch.empty(shape, dtype=self.dtype, device=device), torch.empty(shape, dtype=self.dtype, device=device)
-
-    def reset_state(self, state: State, reset: torch.Tensor) -> State:
-        """Rows where ``reset`` is True go back to the fixed initial states."""
-        z_H, z_L = state
-        mask = reset.view(-1, 1, 1)
-        return (torch.where(mask, self.H_init.to(self.dtype), z_H), torch.where(mask, self.L_init.to(self.dtype), z_L))
+        self._build_init_states("H_init", "L_init")  # also sets the Q head to "continue" (weight 0, bias -5)
 
     # ---- one segment
 
     def forward(self, state: State, x: torch.Tensor) -> CoreOutput:
         cfg = self.cfg
-        rope = self.rotary() if cfg.pos_encodings == "rope" else None
+        rope = self.rope()
         z_H, z_L = state
         with torch.no_grad():
             for i in range(cfg.H_cycles):
@@ -138,6 +110,5 @@ class HRM(nn.Module):
         # 1-step gradient approximation: only the final L and H updates are differentiated.
         z_L = self.L_level(z_L, z_H + x, rope)
         z_H = self.H_level(z_H, z_L, rope)
-        logits = self.lm_head(z_H)[:, self.puzzle_emb_len:]
-        q = self.q_head(z_H[:, 0]).float()
-        return CoreOutput((z_H.detach(), z_L.detach()), logits, q[..., 0], q[..., 1])
+        logits, q_halt, q_continue = self.heads(z_H)
+        return CoreOutput((z_H.detach(), z_L.detach()), logits, q_halt, q_continue)
