@@ -181,3 +181,17 @@ def test_puzzle_embedding_prefix_length(ndim):
     b = batch()
     _carry, out = model(model.initial_carry(b), b)
     assert out["logits"].shape == (3, 16, 6)
+
+
+def test_auto_dtype_uses_bf16_only_where_it_is_fast(monkeypatch):
+    import hrmkit.models.base as base
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(base, "cpu_has_bf16_matrix_units", lambda: True)
+    assert base.resolve_dtype("auto", cpu) == torch.bfloat16
+    assert base.resolve_dtype("float32", cpu) == torch.float32
+    monkeypatch.setattr(base, "cpu_has_bf16_matrix_units", lambda: False)
+    assert base.resolve_dtype("auto", cpu) == torch.float32
+    assert base.resolve_dtype("bfloat16", cpu) == torch.bfloat16
+    monkeypatch.undo()
+    assert isinstance(base.cpu_has_bf16_matrix_units(), bool)  # the real probe answers on this machine without raising

@@ -14,6 +14,7 @@ A core is the model of one ACT segment; the shared ACT loop (``act.py``) wraps i
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal, NamedTuple
 
 import torch
@@ -29,7 +30,7 @@ class ModelConfig(BaseModel):
     halt_max_steps: int = Field(16, ge=1)
     halt_exploration_prob: float = Field(0.1, ge=0, le=1)
     forward_dtype: Literal["auto", "float32", "bfloat16"] = Field(
-        "auto", description="auto: bfloat16 on CUDA with bf16 support, float32 elsewhere")
+        "auto", description="auto: bfloat16 on CUDA with bf16 support and on CPUs with AMX-BF16 units, float32 elsewhere")
     loss_type: Literal["stablemax", "softmax"] = "stablemax"
 
 
@@ -75,4 +76,21 @@ def resolve_dtype(forward_dtype: str, device: torch.device) -> torch.dtype:
         return torch.bfloat16
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.bfloat16
+    if device.type == "cpu" and cpu_has_bf16_matrix_units():
+        return torch.bfloat16
     return torch.float32
+
+
+def cpu_has_bf16_matrix_units() -> bool:
+    """True on CPUs with AMX-BF16 tiles (Intel Sapphire Rapids and later), where bf16 matmuls run ~2-3x faster
+    than fp32. Elsewhere bf16 is emulated and far slower than fp32, so ``forward_dtype: auto`` keeps fp32."""
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private, but the only check torch offers
+    try:
+        if probe is None or not probe():
+            return False
+    except RuntimeError:
+        return False
+    flags = Path("/proc/cpuinfo")
+    if flags.exists():  # AMX tiles without the bf16 unit exist (AMX-INT8 only parts): check the bf16 flag on Linux
+        return "amx_bf16" in flags.read_text()
+    return True
