@@ -28,7 +28,7 @@ def _torchrun(args, nproc=2):
 def test_two_processes_match_one(tmp_path):
     data = tmp_path / "s4"
     B.build(B.make_config("sudoku-4x4", train=64, test=16, num_aug=2), data, workers=1, progress=False)
-    common = ["train", "demo", f"data_path={data}", *OVERRIDES, "--quiet", "--max-steps", "5"]
+    common = ["train", "cpu-sudoku-4x4", f"data_path={data}", *OVERRIDES, "--quiet", "--max-steps", "5"]
     _torchrun([*common, "--run-dir", str(tmp_path / "ddp")])
     assert main([*common, "--run-dir", str(tmp_path / "single")]) == 0
     ddp = load_file(str(checkpoint.resolve(tmp_path / "ddp") / "model.safetensors"))

@@ -92,7 +92,7 @@ def test_lr_schedule():
 
 
 def test_config_round_trip_and_overrides(tmp_path):
-    cfg = make_train_config("demo", ["arch.hidden_size=64", "lr=3e-4", "eval_interval=null", "compile=true"])
+    cfg = make_train_config("cpu-sudoku-4x4", ["arch.hidden_size=64", "lr=3e-4", "eval_interval=null", "compile=true"])
     assert cfg.arch.hidden_size == 64 and cfg.lr == 3e-4 and cfg.eval_interval is None and cfg.compile
     assert TrainConfig.model_validate_json(cfg.model_dump_json()) == cfg
     path = tmp_path / "c.yaml"
@@ -112,7 +112,7 @@ def test_config_round_trip_and_overrides(tmp_path):
 ])
 def test_config_errors_are_one_line(overrides, message):
     with pytest.raises(ConfigError) as e:
-        make_train_config("demo", overrides)
+        make_train_config("cpu-sudoku-4x4", overrides)
     assert message in str(e.value) and "\n" not in str(e.value)
 
 

@@ -120,7 +120,7 @@ def test_metrics_and_tensorboard_logs(data4, tmp_path):
 
 def test_cli_train_eval_solve_and_errors(data4, tmp_path, capsys):
     run = tmp_path / "cli-run"
-    args = ["train", "demo", f"data_path={data4}", "data_preset=null", "arch.hidden_size=32", "arch.num_heads=2",
+    args = ["train", "cpu-sudoku-4x4", f"data_path={data4}", "data_preset=null", "arch.hidden_size=32", "arch.num_heads=2",
             "arch.H_layers=1", "arch.L_layers=1", "global_batch_size=16", "epochs=1", "tensorboard=false", "--run-dir", str(run), "--quiet"]
     assert main(args) == 0
     out = capsys.readouterr().out
@@ -167,7 +167,7 @@ def test_ctrl_c_stops_with_a_resumable_checkpoint(data4, tmp_path):
     import time
 
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "hrmkit.cli", "train", "demo", f"data_path={data4}", "data_preset=null", "arch.hidden_size=32",
+    cmd = [sys.executable, "-m", "hrmkit.cli", "train", "cpu-sudoku-4x4", f"data_path={data4}", "data_preset=null", "arch.hidden_size=32",
            "arch.num_heads=2", "arch.H_layers=1", "arch.L_layers=1", "global_batch_size=16", "epochs=10000", "eval_interval=null",
            "tensorboard=false", "log_every=1", "--run-dir", str(run), "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -227,13 +227,30 @@ def test_torch_compile_trains_like_eager(data4, tmp_path):
 
 def test_demo_and_plot_commands(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert main(["demo", "--max-steps", "5", "--quiet"]) == 0
+    from hrmkit.data import build as B
+
+    # A small stand-in for the demo's 6x6 dataset (the demo builds the full one only when none is there).
+    B.build(B.make_config("sudoku-6x6", train=64, test=40, num_aug=1), tmp_path / "data" / "sudoku-6x6", workers=1, progress=False)
+    assert main(["demo", "--max-steps", "5", "--quiet", "--seed", "3"]) == 0
     out = capsys.readouterr().out
-    assert "[4/4] solving a held-out puzzle" in out and "exact accuracy" in out and "segment 2" in out
-    assert (tmp_path / "runs" / "demo" / "curves.png").exists() and (tmp_path / "data" / "sudoku-4x4" / "metadata.json").exists()
+    index = int(np.random.default_rng(3).integers(40))  # the seed picks the puzzle solved at the end
+    assert f"[4/4] solving held-out puzzle #{index}" in out and "exact accuracy" in out and "segment 2" in out
+    # 5 steps cannot solve a 6x6 Sudoku: the demo must say so plainly, with the right solution
+    assert f"WRONG: the model's answer differs from the known solution of puzzle #{index}" in out and "RIGHT" not in out
+    assert (tmp_path / "runs" / "demo" / "curves.png").exists() and (tmp_path / "data" / "sudoku-6x6" / "metadata.json").exists()
     assert main(["plot", "runs/demo", "--out", "c.png"]) == 0 and (tmp_path / "c.png").stat().st_size > 1000
     (tmp_path / "mine").mkdir()
     assert main(["demo", "--out", "mine"]) == 2
     assert "is not a run folder" in capsys.readouterr().err
+    assert main(["demo", "--max-steps", "-1"]) == 2  # refused before anything is trained or evaluated
+    assert "--max-steps must be at least 1" in capsys.readouterr().err
     assert main(["plot", "mine"]) == 2
     assert "no metrics.jsonl" in capsys.readouterr().err
+
+
+def test_demo_verdict_compares_every_scored_cell_with_the_solution():
+    from hrmkit.demo import verdict
+
+    label = np.array([2, 3, 4, 0])  # the last cell is not scored (ignore id 0)
+    assert verdict(np.array([2, 3, 4, 9]), label, ignore_label_id=0) == (True, 0, 3)
+    assert verdict(np.array([2, 5, 6, 0]), label, ignore_label_id=0) == (False, 2, 3)

@@ -341,11 +341,11 @@ def test_trm_presets_hold_the_published_hyperparameters():
     hrm = make_train_config("sudoku-extreme-1k")
     assert base.model_dump(exclude={"arch"}) == hrm.model_dump(exclude={"arch"})  # HRM's data and schedule
     assert (base.arch.name, base.arch.num_layers, base.arch.hidden_size, base.arch.halt_max_steps) == ("transformer", 8, 512, 16)
-    demo = make_train_config("demo")
+    hrm4 = make_train_config("cpu-sudoku-4x4")
     for name, arch in (("cpu-sudoku-4x4-trm", "trm"), ("cpu-sudoku-4x4-transformer", "transformer")):
         cpu = make_train_config(name)
         assert cpu.arch.name == arch
-        assert cpu.model_dump(exclude={"arch", "ema", "ema_rate"}) == demo.model_dump(exclude={"arch", "ema", "ema_rate"})
+        assert cpu.model_dump(exclude={"arch", "ema", "ema_rate"}) == hrm4.model_dump(exclude={"arch", "ema", "ema_rate"})
 
 
 @pytest.mark.parametrize("preset", ["cpu-sudoku-4x4-trm", "cpu-sudoku-4x4-transformer"])

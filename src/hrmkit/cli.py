@@ -114,7 +114,7 @@ def _cmd_solve(args: argparse.Namespace) -> None:
 def _cmd_demo(args: argparse.Namespace) -> None:
     from hrmkit.demo import run_demo
 
-    run_demo(out=args.out, max_steps=args.max_steps, quiet=args.quiet)
+    run_demo(out=args.out, max_steps=args.max_steps, quiet=args.quiet, seed=args.seed)
 
 
 def _cmd_plot(args: argparse.Namespace) -> None:
@@ -193,9 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--final-only", action="store_true", help="show only the final segment")
     v.set_defaults(func=_cmd_solve)
 
-    d = sub.add_parser("demo", help="build a small dataset, train a small HRM on CPU, evaluate, solve a held-out puzzle")
+    d = sub.add_parser("demo", help="build a small dataset, train a small model on CPU, evaluate, solve a held-out puzzle")
     d.add_argument("--out", default="runs/demo")
     d.add_argument("--max-steps", type=int, help="stop training early (for a quick look)")
+    d.add_argument("--seed", type=int, default=0, help="seeds the weights, the batches and the puzzle solved at the end (default 0)")
     d.add_argument("--quiet", action="store_true")
     d.set_defaults(func=_cmd_demo)
 

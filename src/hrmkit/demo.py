@@ -1,5 +1,6 @@
-"""`hrm demo`: the newcomer's first run. Builds a small dataset, trains a small HRM on the CPU in a
-few minutes, evaluates it on held-out puzzles and solves one of them on screen."""
+"""`hrm demo`: the newcomer's first run. Builds a small dataset, trains a small model on the CPU in a
+few minutes, evaluates it on held-out puzzles and solves one of them on screen, saying plainly
+whether the model got it right."""
 
 from __future__ import annotations
 
@@ -12,25 +13,46 @@ import numpy as np
 from hrmkit.config import make_train_config
 from hrmkit.errors import HrmError
 from hrmkit.solve import format_trace, solve
+from hrmkit.tasks import get_task
 from hrmkit.train import Trainer
 from hrmkit.viz import plot_run
 
 
-def run_demo(out: str = "runs/demo", max_steps: int | None = None, quiet: bool = False) -> dict:
+def describe_arch(arch: object, n_params: int) -> str:
+    """One line a newcomer can read: which model, how big, how much recursion per ACT segment."""
+    name = getattr(arch, "name", "?")
+    if name == "trm":
+        net = "MLP-mixer" if getattr(arch, "mlp_t", False) else "attention"
+        return (f"TRM ({n_params:,} parameters: one {arch.L_layers}-layer {net} net of width {arch.hidden_size}, "
+                f"T={arch.H_cycles} x n={arch.L_cycles} recursions, up to {arch.halt_max_steps} ACT segments)")
+    if name == "hrm":
+        return (f"HRM ({n_params:,} parameters: hidden {arch.hidden_size}, {arch.H_layers}+{arch.L_layers} layers, "
+                f"{arch.H_cycles}x{arch.L_cycles} cycles, up to {arch.halt_max_steps} ACT segments)")
+    return f"{name} ({n_params:,} parameters, up to {getattr(arch, 'halt_max_steps', '?')} ACT segments)"
+
+
+def verdict(prediction: np.ndarray, label: np.ndarray, ignore_label_id: int) -> tuple[bool, int, int]:
+    """(right?, wrong cells, cells scored) of a prediction against the known solution."""
+    scored = label != ignore_label_id
+    wrong = int(((prediction != label) & scored).sum())
+    return wrong == 0, wrong, int(scored.sum())
+
+
+def run_demo(out: str = "runs/demo", max_steps: int | None = None, quiet: bool = False, seed: int = 0) -> dict:
+    if max_steps is not None and max_steps < 1:
+        raise HrmError(f"--max-steps must be at least 1, got {max_steps}")
     started = time.perf_counter()
     out_path = Path(out)
     if out_path.exists():
         if not (out_path / "config.json").exists():
             raise HrmError(f"{out_path} exists and is not a run folder; pick another --out")
         shutil.rmtree(out_path)  # a demo always starts afresh
-    cfg = make_train_config("demo", [f"run_dir={out_path}"])
-    print(f"[1/4] dataset {cfg.data_path} (4x4 Sudoku: {cfg.data_preset})")
+    cfg = make_train_config("demo", [f"run_dir={out_path}", f"seed={seed}"])
+    print(f"[1/4] dataset {cfg.data_path} ({cfg.data_preset})")
     trainer = Trainer(cfg, progress=not quiet)
     meta = trainer.dataset.metadata
     n_params = sum(p.numel() for p in trainer.model.parameters())
-    a = cfg.arch
-    print(f"[2/4] training HRM ({n_params:,} parameters: hidden {a.hidden_size}, {a.H_layers}+{a.L_layers} layers, "
-          f"{a.H_cycles}x{a.L_cycles} cycles, up to {a.halt_max_steps} ACT segments) for {trainer.total_steps} steps on {trainer.rt.device}")
+    print(f"[2/4] training {describe_arch(cfg.arch, n_params)} for {trainer.total_steps} steps on {trainer.rt.device}, seed {seed}")
     summary = trainer.fit(max_steps=max_steps)
     trainer.close()
     train_minutes = summary["seconds"] / 60
@@ -42,13 +64,26 @@ def run_demo(out: str = "runs/demo", max_steps: int | None = None, quiet: bool =
     print(f"      exact accuracy {m['exact_accuracy']:.1%} (whole puzzle right), token accuracy {m['accuracy']:.1%}")
     print("      exact accuracy after each ACT segment: " + "  ".join(f"{v:.1%}" for v in result.exact_by_step))
 
-    print("[4/4] solving a held-out puzzle, segment by segment ([x] = changed since the previous segment)")
     test = trainer.dataset["test"]
-    index = int(np.random.default_rng().integers(test.num_examples))
-    trace = solve(trainer.model, meta, np.asarray(test.inputs[index], dtype=np.int32))
+    index = int(np.random.default_rng(seed).integers(test.num_examples))  # the demo's seed picks it: a rerun shows the same puzzle
+    print(f"[4/4] solving held-out puzzle #{index}, segment by segment ([x] = changed since the previous segment)")
+    with trainer.inference_weights():
+        trace = solve(trainer.model, meta, np.asarray(test.inputs[index], dtype=np.int32))
     print(format_trace(trace, meta))
+    right, wrong, scored = verdict(trace.answer, np.asarray(test.labels[index]), meta.ignore_label_id)
+    if right:
+        print(f"\nRIGHT: the model's answer matches the known solution of puzzle #{index} in all {scored} cells.")
+    else:
+        solution = "\n".join(_rows(get_task(meta.task).cells(np.asarray(test.labels[index]), meta), meta.grid_shape[1]))
+        print(f"\nWRONG: the model's answer differs from the known solution of puzzle #{index} in {wrong} of {scored} cells "
+              f"(it gets {m['exact_accuracy']:.1%} of the held-out puzzles right). The solution:\n{solution}")
     plot = plot_run(out_path)
     total = (time.perf_counter() - started) / 60
     print(f"\ndone in {total:.1f} min (training {train_minutes:.1f} min). Curves: {plot}")
-    print(f"next: hrm eval {out_path} {cfg.data_path}   |   hrm solve {out_path} --dataset {cfg.data_path} --index 3")
-    return {"exact_accuracy": m["exact_accuracy"], "accuracy": m["accuracy"], "minutes": total, "run_dir": str(out_path)}
+    print(f"next: hrm eval {out_path} {cfg.data_path}   |   hrm solve {out_path} --dataset {cfg.data_path} --index {index}")
+    return {"exact_accuracy": m["exact_accuracy"], "accuracy": m["accuracy"], "minutes": total, "run_dir": str(out_path),
+            "puzzle_index": index, "puzzle_right": right}
+
+
+def _rows(cells: list[str], width: int) -> list[str]:
+    return [" ".join(cells[r:r + width]) for r in range(0, len(cells), width)]

@@ -154,14 +154,14 @@ class Trainer:
 
     def run_eval(self, steps: int | None = None) -> EvalResult:
         """Evaluate on the test split (with the EMA weights when the run keeps an EMA)."""
-        with self._inference_weights():
+        with self.inference_weights():
             result = evaluate(self.model, self.dataset["test"], self.dataset.metadata, self.cfg.global_batch_size, self.rt.device,
                               steps=steps, max_examples=self.cfg.eval_max_examples, rank=self.rt.rank, world_size=self.rt.world_size,
                               identifiers=self.dataset.identifiers)
         self.last_eval, self.last_eval_result = result.metrics, result
         return result
 
-    def _inference_weights(self):
+    def inference_weights(self):
         from contextlib import nullcontext
 
         return self.ema.applied(self.model) if self.ema is not None else nullcontext()
@@ -243,8 +243,9 @@ class Trainer:
 
     # ---- the loop
 
-    def fit(self, max_steps: int | None = None) -> dict[str, Any]:
-        """Train to the end (or ``max_steps`` more steps); returns a summary."""
+    def fit(self, max_steps: int | None = None, evaluate: bool = True) -> dict[str, Any]:
+        """Train to the end (or ``max_steps`` more steps); returns a summary. ``evaluate=False`` skips the scheduled
+        evaluations (for callers that evaluate on their own clock, such as the benchmark suite)."""
         cfg = self.cfg
         stop = self.total_steps if max_steps is None else min(self.total_steps, self.step + max_steps)
         bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit="step",
@@ -265,7 +266,7 @@ class Trainer:
                         values["steps_per_s"] = (self.step - first_step) / (time.perf_counter() - started)
                         self._log("train", values)
                         bar.set_postfix(self._postfix(values), refresh=False)
-                    is_eval = self.step % self.eval_every == 0 or self.step == self.total_steps
+                    is_eval = evaluate and (self.step % self.eval_every == 0 or self.step == self.total_steps)
                     if is_eval:
                         result = self.run_eval()
                         self._log("eval", {**result.metrics, **{f"exact_at_step_{i + 1}": v for i, v in enumerate(result.exact_by_step)}})
