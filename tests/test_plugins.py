@@ -174,7 +174,7 @@ def test_show_refuses_a_negative_count_and_eval_refuses_another_tasks_dataset(tm
     assert main(["data", "build", "sort", "train=20", "test=4", "--out", str(data), "--quiet"]) == 0
     capsys.readouterr()
     assert main(["data", "show", str(data), "-n", "-3"]) == 2
-    assert capsys.readouterr().err.strip() == "error: -n must be 0 or more, got -3"
+    assert capsys.readouterr().err.strip() == "error: -n must be at least 0, got -3"
     sort_meta = load_dataset(data).metadata
     other = sort_meta.model_copy(update={"task": "sudoku"})
     with pytest.raises(HrmError, match="is a sort dataset; this model was trained on sudoku"):

@@ -36,3 +36,10 @@ def test_quick_suite_writes_json_table_and_plot(tmp_path):
         assert len(per_seed.split(" / ")) == 2  # every seed's number is shown, not only the mean
     assert (out / "suite.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "suite.md" in done.stdout or "| task |" in done.stdout
+
+    # --from-json redraws the table and the plot from suite.json alone
+    (out / "suite.png").unlink()
+    (out / "suite.md").write_text("stale")
+    redo = subprocess.run([*cmd, "--from-json"], capture_output=True, text=True, timeout=120)
+    assert redo.returncode == 0, redo.stderr[-2000:]
+    assert (out / "suite.md").read_text().splitlines() == table and (out / "suite.png").stat().st_size > 1000

@@ -234,7 +234,8 @@ def test_demo_and_plot_commands(tmp_path, monkeypatch, capsys):
     assert main(["demo", "--max-steps", "5", "--quiet", "--seed", "3"]) == 0
     out = capsys.readouterr().out
     index = int(np.random.default_rng(3).integers(40))  # the seed picks the puzzle solved at the end
-    assert f"[4/4] solving held-out puzzle #{index}" in out and "exact accuracy" in out and "segment 2" in out
+    assert f"[4/4] solving held-out puzzle #{index}" in out and "exact accuracy" in out and "segment 8" in out
+    assert "thinking for 8 ACT segments (training used 2)" in out  # test-time compute beyond the training depth
     # 5 steps cannot solve a 6x6 Sudoku: the demo must say so plainly, with the right solution
     assert f"WRONG: the model's answer differs from the known solution of puzzle #{index}" in out and "RIGHT" not in out
     assert (tmp_path / "runs" / "demo" / "curves.png").exists() and (tmp_path / "data" / "sudoku-6x6" / "metadata.json").exists()

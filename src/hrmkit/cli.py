@@ -207,10 +207,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Numeric options and their smallest sensible value, checked before any work (and before torch is imported).
+_MINIMUM = {"train": 1, "test": 1, "num_aug": 0, "size": 1, "workers": 1, "min_clues": 0, "min_path": 0, "max_steps": 1, "steps": 1,
+            "max_examples": 1, "batch_size": 1, "n": 0, "index": 0}
+
+
+def check_ranges(args: argparse.Namespace) -> None:
+    for name, minimum in _MINIMUM.items():
+        value = getattr(args, name, None)
+        if value is not None and value < minimum:
+            flag = "-n" if name == "n" else "--" + name.replace("_", "-")
+            raise HrmError(f"{flag} must be at least {minimum}, got {value}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        check_ranges(args)
         args.func(args)
     except HrmError as e:
         print(f"error: {e}", file=sys.stderr)

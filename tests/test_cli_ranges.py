@@ -1,0 +1,26 @@
+"""Numeric options below their smallest sensible value stop with one line and exit 2, before any work is done."""
+
+import pytest
+
+from hrmkit.cli import main
+
+CASES = [
+    (["data", "build", "sudoku", "--train", "0", "--test", "0"], "--train must be at least 1, got 0"),
+    (["data", "build", "maze", "--test", "-2"], "--test must be at least 1, got -2"),
+    (["data", "build", "sudoku", "--num-aug", "-1"], "--num-aug must be at least 0, got -1"),
+    (["data", "show", "nowhere", "-n", "-3"], "-n must be at least 0, got -3"),
+    (["train", "demo", "--max-steps", "-5"], "--max-steps must be at least 1, got -5"),
+    (["eval", "runs/x", "data/x", "--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+    (["eval", "runs/x", "data/x", "--steps", "0"], "--steps must be at least 1, got 0"),
+    (["solve", "runs/x", "1234", "--steps", "-1"], "--steps must be at least 1, got -1"),
+    (["demo", "--max-steps", "-1"], "--max-steps must be at least 1, got -1"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), CASES, ids=[" ".join(a) for a, _ in CASES])
+def test_out_of_range_options_are_refused_in_one_line(argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: {message}"
+    assert list(tmp_path.iterdir()) == []  # nothing was written
