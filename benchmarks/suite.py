@@ -249,6 +249,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--from-json", action="store_true", help="only rewrite suite.md and suite.png from OUT/suite.json")
     args = parser.parse_args(argv)
     if args.from_json:
+        if not (Path(args.out) / "suite.json").is_file():
+            parser.error(f"no suite.json in {args.out}: run the suite first or point --out at a finished run")
         rewrite_reports(Path(args.out))
         return
     budgets = QUICK if args.quick else FULL

@@ -43,3 +43,6 @@ def test_quick_suite_writes_json_table_and_plot(tmp_path):
     redo = subprocess.run([*cmd, "--from-json"], capture_output=True, text=True, timeout=120)
     assert redo.returncode == 0, redo.stderr[-2000:]
     assert (out / "suite.md").read_text().splitlines() == table and (out / "suite.png").stat().st_size > 1000
+    missing = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "suite.py"), "--from-json", "--out", str(tmp_path / "none")],
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "no suite.json in" in missing.stderr and "Traceback" not in missing.stderr
