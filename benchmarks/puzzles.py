@@ -29,20 +29,29 @@ def main() -> None:
     rng = np.random.default_rng(0)
     out: dict[str, object] = {"machine": platform.processor() or platform.machine(), "python": platform.python_version()}
 
+    # The compiled solver (naked + hidden singles) against the original pure-Python one (naked singles only),
+    # on generated extreme puzzles, the Inkala puzzle, and 17 random clues of a full grid (many solutions,
+    # limit 2: the slowest kind for the old solver).
+    sudoku.solve(np.zeros((9, 9), dtype=np.int8))  # compile (or load the cache) outside the timings
     hard = [sudoku.generate(9, rng, "extreme")[0] for _ in range(args.n)]
-    times, backtracks = [], []
-    for p in hard:
-        t = time.perf_counter()
-        r = sudoku.solve(p, limit=2)
-        times.append(time.perf_counter() - t)
-        backtracks.append(r.backtracks)
     inkala = sudoku.parse("8..........36......7..9.2...5...7.......457.....1...3...1....68..85...1..9....4..")
-    t = time.perf_counter()
-    sudoku.solve(inkala, limit=2)
-    out["solver_9x9_extreme_ms_per_puzzle"] = {"mean": round(1000 * float(np.mean(times)), 2),
-                                               "max": round(1000 * float(np.max(times)), 2),
-                                               "mean_backtracks": float(np.mean(backtracks))}
-    out["solver_inkala_ms"] = round(1000 * (time.perf_counter() - t), 2)
+    sparse = []
+    for _ in range(args.n):
+        grid = sudoku.solve(np.zeros((9, 9), dtype=np.int8), limit=1, rng=rng).solutions[0].copy()
+        grid.ravel()[rng.permutation(81)[17:]] = 0
+        sparse.append(grid)
+    for name, solver in (("compiled", sudoku.solve), ("python_naked_singles", sudoku._naked_solve)):
+        row: dict[str, object] = {}
+        for label, puzzles in (("extreme", hard), ("inkala", [inkala]), ("17_random_clues", sparse)):
+            times, backtracks = [], []
+            for p in puzzles:
+                t = time.perf_counter()
+                r = solver(p, limit=2)
+                times.append(time.perf_counter() - t)
+                backtracks.append(r.backtracks)
+            row[label] = {"mean_ms": round(1000 * float(np.mean(times)), 3), "max_ms": round(1000 * float(np.max(times)), 3),
+                          "mean_backtracks": float(np.mean(backtracks))}
+        out[f"solver_9x9_{name}"] = row
 
     gen = {}
     for size, levels in ((4, ["any"]), (6, ["any", "medium"]), (9, ["easy", "medium", "hard", "extreme"])):

@@ -148,12 +148,49 @@ def test_sudoku_csv_import(tmp_path):
     assert ds["train"].num_groups == 4 and ds["train"].num_puzzles == 12
     assert ds["test"].num_groups == 6  # test=0 means keep the whole test file
     assert check_dataset(ds).ok
+    # The data card names the files it was made from, with their hashes, and the difficulty distribution.
+    import hashlib
+
+    from hrmkit.data.show import describe
+
+    card = describe(ds)
+    assert f"import from {tmp_path.resolve()}" in card
+    assert hashlib.sha256((tmp_path / "train.csv").read_bytes()).hexdigest()[:16] in card
+    assert "test as_written: n=6 median" in card and "rating column of the CSV file" in card
+    assert f"content hash: {ds.metadata.content_hash}" in card
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "train.csv").write_text("source,question,answer,rating\nx," + "1" * 80 + "," + "1" * 81 + ",0\n")
     (broken / "test.csv").write_text("source,question,answer,rating\n")
     with pytest.raises(DatasetError, match=r"train.csv:2: expected 81 cells \(or 16 or 36\), got 80"):
         B.build(B.make_config("sudoku", csv_dir=str(broken)), tmp_path / "o2", workers=1, progress=False)
+
+
+def test_official_csv_route_uses_the_papers_settings(tmp_path):
+    """`hrm data build sudoku --csv-dir DIR` reproduces the paper's data: the sudoku-extreme-1k settings
+    (1000 training puzzles x 1000 augmentations) and the whole test file, unless told otherwise."""
+    cfg = B.make_config("sudoku", csv_dir=str(tmp_path))
+    assert (cfg.train, cfg.num_aug, cfg.test) == (1000, 1000, 0)
+    assert B.make_config("sudoku-extreme-1k", csv_dir=str(tmp_path)).test == 0
+    cfg = B.make_config("sudoku", csv_dir=str(tmp_path), test=50, num_aug=0)
+    assert (cfg.num_aug, cfg.test) == (0, 50)
+    generated = B.make_config("sudoku")  # generating is unchanged
+    assert (generated.num_aug, generated.test, generated.difficulty) == (0, 1000, "hard")
+
+
+def test_generated_data_card(sudoku_ds):
+    from hrmkit.data.show import describe
+
+    card = describe(sudoku_ds)
+    assert "made by: generated: random full grids" in card and "seed=0" in card
+    assert "train as_written: n=" in card and "by hrmkit" in card
+
+
+def test_sudoku_levels_a_small_grid_cannot_meet_are_refused(tmp_path, capsys):
+    assert main(["data", "build", "sudoku", "--size", "4", "--difficulty", "extreme", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "extreme needs --size 9" in err and "choose --difficulty any, easy or medium" in err
+    assert not (tmp_path / "x").exists()
 
 
 def test_cli_data_commands(tmp_path, capsys):

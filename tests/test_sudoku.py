@@ -52,7 +52,8 @@ def test_validation_names_the_broken_rule():
 def test_solver_on_known_puzzles():
     result = S.solve(S.parse(INKALA))
     assert result.count == 1 and S.to_string(result.solutions[0]) == INKALA_SOLUTION
-    assert result.backtracks > 100  # a famously hard puzzle needs real search
+    assert result.backtracks > 50  # a famously hard puzzle needs real search, even with hidden singles
+    assert S._naked_solve(S.parse(INKALA)).backtracks > 500  # and far more without them
     easy = S.solve(S.parse(EASY))
     assert easy.unique and easy.guesses == 0 and easy.backtracks == 0
     assert S.is_solution_of(easy.solutions[0], S.parse(EASY))
@@ -90,8 +91,8 @@ def test_generator_gives_unique_puzzles_of_the_asked_difficulty(size, difficulty
             assert rating.guesses == 0
         if difficulty == "medium":
             assert rating.guesses >= 1
-        if difficulty == "hard":
-            assert rating.backtracks >= S.DIFFICULTIES["hard"]
+        if difficulty == "hard":  # the level itself is checked by an independent rater below
+            assert rating.unique and np.array_equal(rating.solutions[0], solution)
 
 
 def test_generator_is_deterministic_for_a_seed():
@@ -129,3 +130,75 @@ def test_symmetries_use_transpose_only_for_square_boxes():
         index = sym.cell_perm.reshape(6, 6)
         # Without transpose every output row takes all its cells from one input row.
         assert all(len(set(index[r] // 6)) == 1 for r in range(6))
+
+
+# ---------------------------------------------------------------- compiled search and difficulty levels
+
+def _random_puzzles(size: int, count: int, seed: int, blank: float) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        grid = S.solve(np.zeros((size, size), dtype=np.int8), limit=1, rng=rng).solutions[0].copy()
+        grid[rng.random((size, size)) < blank] = 0
+        out.append(grid)
+    return out
+
+
+@pytest.mark.parametrize("size", [4, 6, 9])
+def test_compiled_search_agrees_with_an_independent_search(size):
+    """Same solution counts, same solutions, and (same tie rule) the same dead-end count as a plain
+    set-based search written separately (tests/sudoku_reference_rater.py)."""
+    from sudoku_reference_rater import Rater
+
+    shape = S.shape_for_size(size)
+    rater = Rater(size, shape.box_rows, shape.box_cols, ties="first")
+    puzzles = _random_puzzles(size, 30, seed=size, blank=0.7 if size == 9 else 0.6)
+    puzzles += [S.generate(9, np.random.default_rng(k), "hard")[0] for k in range(5)] if size == 9 else []
+    for puzzle in puzzles:
+        result = S.solve(puzzle, limit=2)
+        _, count = rater.rate(puzzle, limit=2)
+        assert result.count == count
+        assert all(S.is_solution_of(sol, puzzle) for sol in result.solutions)
+        if count:
+            assert result.backtracks == rater.rate(puzzle, limit=1)[0]
+
+
+def test_hidden_singles_are_propagated():
+    """A puzzle the naked-singles search must guess on falls to the compiled search without a guess."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        puzzle = S.generate(9, rng, "easy")[0].copy()
+        # Blank more cells while naked singles still solve it... then one more: hidden singles are needed.
+        for i in rng.permutation(81):
+            if puzzle.flat[i] == 0:
+                continue
+            keep = puzzle.flat[i]
+            puzzle.flat[i] = 0
+            naked, full = S._naked_solve(puzzle), S.solve(puzzle)
+            if full.unique and naked.guesses > 0 and full.guesses == 0:
+                return
+            if not full.unique:
+                puzzle.flat[i] = keep
+    pytest.fail("no puzzle found that needs hidden singles")
+
+
+def test_extreme_is_harder_than_hard_by_an_independent_rater():
+    """The levels as an independent search sees them (ties broken by the last cell, unlike ours): medians
+    measured on 5000 random minimal puzzles were 2 (hard) and 5 (extreme), on these 40 puzzles 0 / 2 / 4."""
+    from sudoku_reference_rater import Rater
+
+    rater = Rater()
+    medians = {}
+    for level in ("medium", "hard", "extreme"):
+        rng = np.random.default_rng(11)
+        puzzles = [S.generate(9, rng, level)[0] for _ in range(40)]
+        medians[level] = float(np.median([rater.rate(p)[0] for p in puzzles]))
+    assert medians["medium"] < medians["hard"] < medians["extreme"]
+    assert medians["extreme"] >= 3
+
+
+def test_levels_that_no_small_grid_can_meet_are_refused():
+    for size in (4, 6):
+        for level in ("hard", "extreme"):
+            with pytest.raises(S.SudokuError, match="needs --size 9"):
+                S.generate(size, np.random.default_rng(0), level)

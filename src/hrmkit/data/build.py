@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+import hrmkit
 from hrmkit.data.format import Dataset, DatasetError, DatasetMetadata, load_dataset, write_dataset
 from hrmkit.errors import first_validation_error
 from hrmkit.tasks import BuildConfig, all_presets, get_task, task_names
@@ -21,13 +22,20 @@ def dataset_names() -> list[str]:
 
 
 def make_config(name: str, **overrides: Any) -> BuildConfig:
-    """A build config from a task name ("sudoku", "maze", ...) or a dataset preset name, with overrides."""
+    """A build config from a task name ("sudoku", "maze", ...) or a dataset preset name, with overrides.
+
+    Importing the official files (``csv_dir``) by task name starts from the task's official preset (the
+    paper's settings: its training size and augmentations), and takes the whole test file unless ``test``
+    is given: the papers test on all of it."""
     presets = all_presets()
+    importing = bool(overrides.get("csv_dir"))
     if name in presets:
         task, values = presets[name]
-        values = {**values, **overrides}
+        values = {**values, **({"test": 0} if importing else {}), **overrides}
     elif name in task_names():
-        task, values = get_task(name), {"task": name, **overrides}
+        task = get_task(name)
+        base = presets[task.official_preset][1] if importing and task.official_preset in presets else {"task": name}
+        values = {**base, **({"test": 0} if importing else {}), **overrides}
     else:
         raise DatasetError(f"unknown dataset {name!r}; choose a task ({', '.join(task_names())}) or a preset: {', '.join(sorted(presets))}")
     try:
@@ -54,7 +62,8 @@ def build(cfg: BuildConfig, out: str | os.PathLike, workers: int | None = None, 
         format_version=1, task=task.name, seq_len=h * w, vocab_size=len(data.tokens), pad_id=data.pad_id,
         ignore_label_id=data.ignore_label_id, blank_identifier_id=0, num_puzzle_identifiers=len(data.identifiers),
         grid_shape=data.grid_shape, tokens=data.tokens, splits={},
-        build={"config": cfg.model_dump(), **data.stats, "build_seconds": round(time.perf_counter() - started, 2)},
+        build={"config": cfg.model_dump(), **data.stats, "build_seconds": round(time.perf_counter() - started, 2),
+               "hrmkit_version": hrmkit.__version__},
     )
     return write_dataset(out, meta, data.splits, data.identifiers, overwrite=overwrite)
 

@@ -12,14 +12,46 @@ from hrmkit.tasks import get_task
 
 
 def describe(ds: Dataset) -> str:
+    """The dataset's data card: what it holds, how it was made (generator or import, settings, seed,
+    difficulty distribution), and its content hash, so that a result can be traced to its data."""
     meta = ds.metadata
     lines = [f"{ds.path}: task {meta.task}, grid {meta.grid_shape[0]}x{meta.grid_shape[1]}, seq_len {meta.seq_len}, "
              f"vocab {meta.vocab_size} {meta.tokens}, puzzle ids {meta.num_puzzle_identifiers}"]
     lines += [f"  {name}: {info.total_groups} groups, {info.total_puzzles} puzzles, {info.total_examples} examples"
               for name, info in meta.splits.items()]
-    lines.append(f"  build: {json.dumps(meta.build)}")
+    build = dict(meta.build)
+    source = build.pop("source", None)
+    if isinstance(source, dict):
+        kind = source.get("kind", "?")
+        if kind == "imported":
+            files = ", ".join(f"{k} (sha256 {v['sha256'][:16]}..., {v['bytes']} bytes)" for k, v in source.items() if isinstance(v, dict))
+            lines.append(f"  made by: import from {source.get('folder')}: {files}")
+        else:
+            lines.append(f"  made by: {kind}: {source.get('generator', '')}")
+    config = build.pop("config", None)
+    if isinstance(config, dict):
+        lines.append("  settings: " + ", ".join(f"{k}={v}" for k, v in config.items()))
+    difficulty = build.pop("difficulty", None)
+    if isinstance(difficulty, dict):
+        lines.append(f"  difficulty ({difficulty.get('measure', 'per puzzle')}):")
+        for split in ("train", "test"):
+            for name, summary in (difficulty.get(split) or {}).items():
+                lines.append(f"    {split} {name}: {_summary_text(summary)}")
+        for split, summary in (difficulty.get("csv_rating") or {}).items():
+            lines.append(f"    {split} rating column of the CSV file: {_summary_text(summary)}")
+    if "build_seconds" in build:
+        lines.append(f"  built in {build.pop('build_seconds')} s by hrmkit {build.pop('hrmkit_version', '?')}")
+    if build:
+        lines.append(f"  other: {json.dumps(build)}")
     lines.append(f"  content hash: {meta.content_hash}")
     return "\n".join(lines)
+
+
+def _summary_text(summary: object) -> str:
+    if not isinstance(summary, dict) or not summary.get("count"):
+        return "none"
+    return (f"n={summary['count']} median {summary['median']:g}, mean {summary['mean']:g}, "
+            f"p10 {summary['p10']:g}, p90 {summary['p90']:g}, min {summary['min']:g}, max {summary['max']:g}")
 
 
 def examples(ds: Dataset, split: str, n: int) -> str:

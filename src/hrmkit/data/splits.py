@@ -26,9 +26,9 @@ Generated = tuple[np.ndarray, np.ndarray, int]  # (puzzle grid, solution grid, a
 
 
 def generate_unique(worker: Callable[[Any], list[Generated]], cfg: Any, count: int, workers: int, desc: str,
-                    progress: bool) -> list[Generated]:
+                    progress: bool, chunk_size: int = CHUNK) -> list[Generated]:
     """``count`` distinct puzzles from ``worker((cfg, chunk_index))``, in chunk order (duplicates dropped,
-    more chunks drawn as needed)."""
+    more chunks drawn as needed); ``chunk_size`` is how many puzzles one call returns."""
     seen: set[bytes] = set()
     found: list[Generated] = []
     bar = tqdm(total=count, desc=desc, unit="puzzle", disable=not progress, leave=False)
@@ -37,11 +37,13 @@ def generate_unique(worker: Callable[[Any], list[Generated]], cfg: Any, count: i
     try:
         while len(found) < count:
             missing = count - len(found)
-            n_chunks = max(math.ceil(missing / CHUNK * 1.05), 1)
+            n_chunks = max(math.ceil(missing / chunk_size * 1.05), 1)
             jobs = [(cfg, k) for k in range(next_chunk, next_chunk + n_chunks)]
             next_chunk += n_chunks
             results: Iterator = pool.imap(worker, jobs) if pool else map(worker, jobs)
             for chunk in results:
+                if len(found) >= count:
+                    break  # the rest of the drawn chunks are not needed (the pool is terminated below)
                 for item in chunk:
                     key = item[0].tobytes()
                     if key in seen or len(found) >= count:
@@ -49,7 +51,7 @@ def generate_unique(worker: Callable[[Any], list[Generated]], cfg: Any, count: i
                     seen.add(key)
                     found.append(item)
                     bar.update(1)
-            if next_chunk > 50 * (count // CHUNK + 10):
+            if next_chunk > 50 * (count // chunk_size + 10):
                 raise DatasetError(f"only {len(found)} distinct puzzles of {count} asked: the settings allow too few")
     finally:
         if pool:
@@ -101,3 +103,29 @@ def subsample(items: list, limit: int, rng: np.random.Generator) -> list:
         keep = np.sort(rng.choice(len(items), size=limit, replace=False))
         return [items[i] for i in keep]
     return items
+
+
+def difficulty_summary(values: list[float]) -> dict[str, float]:
+    """Count, mean and quantiles of per-puzzle difficulty numbers, for the data card."""
+    if not values:
+        return {"count": 0}
+    v = np.asarray(values, dtype=np.float64)
+    q = np.quantile(v, [0.0, 0.1, 0.5, 0.9, 1.0])
+    return {"count": int(v.size), "mean": round(float(v.mean()), 2), "min": float(q[0]), "p10": float(q[1]),
+            "median": float(q[2]), "p90": float(q[3]), "max": float(q[4])}
+
+
+def csv_fingerprints(folder: Path, names: list[str]) -> dict[str, Any]:
+    """Where imported files came from, with a SHA-256 of each, so a result can be traced to its files."""
+    import hashlib
+
+    out: dict[str, Any] = {"folder": str(folder.resolve())}
+    for name in names:
+        path = folder / name
+        if path.exists():
+            digest = hashlib.sha256()
+            with path.open("rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            out[name] = {"sha256": digest.hexdigest(), "bytes": path.stat().st_size}
+    return out

@@ -30,7 +30,7 @@ class BuildConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     task: str
     train: int = Field(1000, ge=0, description="training puzzles (groups)")
-    test: int = Field(1000, ge=0, description="test puzzles")
+    test: int = Field(1000, ge=0, description="test puzzles (when importing: 0 = the whole test file)")
     seed: int = 0
 
 
@@ -61,6 +61,9 @@ class Task:
     name: ClassVar[str]
     build_config: ClassVar[type[BuildConfig]]
     presets: ClassVar[dict[str, dict[str, Any]]] = {}  # dataset preset name -> build settings
+    # The preset whose settings an import of the official files (``csv_dir``) starts from when the user names
+    # the task rather than a preset, so that `hrm data build TASK --csv-dir DIR` reproduces the paper's data.
+    official_preset: ClassVar[str | None] = None
     needs_predictions: ClassVar[bool] = False  # True: evaluate() keeps predictions and calls evaluate_hook
 
     # ---- building

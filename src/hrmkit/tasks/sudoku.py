@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 from tqdm import tqdm
 
 from hrmkit.data.codec import grid_decode, grid_encode
 from hrmkit.data.format import DatasetError, DatasetMetadata
-from hrmkit.data.splits import CHUNK, Generated, assemble, read_csv, subsample, train_and_test
+from hrmkit.data.splits import CHUNK, Generated, assemble, csv_fingerprints, difficulty_summary, read_csv, subsample, train_and_test
 from hrmkit.errors import HrmError
 from hrmkit.puzzles import sudoku as sudoku_lib
 from hrmkit.tasks import register_task
@@ -30,6 +30,15 @@ class SudokuBuild(BuildConfig):
     min_clues: int = Field(0, ge=0)
     csv_dir: str | None = Field(None, description="import train.csv/test.csv (source,question,answer,rating)")
     min_rating: int | None = Field(None, description="CSV import: keep rows with rating >= this")
+
+    @field_validator("difficulty")
+    @classmethod
+    def _difficulty_fits_size(cls, difficulty: str, info: Any) -> str:
+        try:
+            sudoku_lib.check_difficulty(info.data.get("size", 9), difficulty)
+        except sudoku_lib.SudokuError as e:
+            raise ValueError(str(e)) from None
+        return difficulty
 
 
 def vocab(n: int) -> list[str]:
@@ -65,6 +74,20 @@ def _generate_chunk(args: tuple[SudokuBuild, int]) -> list[Generated]:
     for _ in range(CHUNK):
         puzzle, solution, rating = sudoku_lib.generate(cfg.size, rng, cfg.difficulty, cfg.min_clues)
         out.append((puzzle, solution, rating.backtracks))
+    return out
+
+
+def _card_ratings(items: list[Generated], sample: int, rng: np.random.Generator) -> dict[str, Any]:
+    """The difficulty of at most ``sample`` puzzles for the data card: one search as the puzzle is written, and
+    the median over random symmetric copies (9x9)."""
+    from hrmkit.puzzles.sudoku_search import copies_rating
+
+    picked = items if len(items) <= sample else [items[i] for i in rng.choice(len(items), sample, replace=False)]
+    out: dict[str, Any] = {"as_written": difficulty_summary([sudoku_lib.rate(p) for p, _, _ in picked])}
+    if picked and picked[0][0].shape[0] == 9:
+        tables = sudoku_lib.search_tables(sudoku_lib.shape_for_size(9))
+        out[f"median_of_{sudoku_lib.RATING_COPIES}_copies"] = difficulty_summary(
+            [copies_rating(p.ravel(), tables, rng, sudoku_lib.RATING_COPIES) for p, _, _ in picked])
     return out
 
 
@@ -109,6 +132,16 @@ def _groups(pairs: list[tuple[np.ndarray, np.ndarray]], num_aug: int, rng: np.ra
     return groups
 
 
+def _source(cfg: SudokuBuild) -> dict[str, Any]:
+    if cfg.csv_dir:
+        return {"kind": "imported", **csv_fingerprints(Path(cfg.csv_dir), ["train.csv", "test.csv"])}
+    how = "random full grids, clues removed in random order while the solution stays unique (minimal puzzles)"
+    if cfg.difficulty in sudoku_lib.NINE_ONLY:
+        how += (f"; kept when the median rating over {sudoku_lib.RATING_COPIES} random symmetric copies is at least "
+                f"{sudoku_lib.DIFFICULTIES[cfg.difficulty]}")
+    return {"kind": "generated", "generator": how, "difficulty": cfg.difficulty, "seed": cfg.seed}
+
+
 class SymmetryAugmentation:
     """A Sudoku symmetry (digits, transpose, bands/rows, stacks/columns) on token sequences."""
 
@@ -128,6 +161,7 @@ class SymmetryAugmentation:
 class SudokuTask(Task):
     name = "sudoku"
     build_config = SudokuBuild
+    official_preset = "sudoku-extreme-1k"
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "sudoku-4x4": dict(task="sudoku", size=4, train=1000, test=200, num_aug=8, difficulty="any", min_clues=6),
         "sudoku-6x6": dict(task="sudoku", size=6, train=2000, test=500, num_aug=16, difficulty="any"),
@@ -142,9 +176,14 @@ class SudokuTask(Task):
         n = cfg.size
         train_groups = _groups([(p, s) for p, s, _ in train], cfg.num_aug, rng, test_inputs, progress)
         test_groups = _groups([(p, s) for p, s, _ in test], 0, rng, set(), False)
-        mean = {"train": float(np.mean([r for *_, r in train] or [0])), "test": float(np.mean([r for *_, r in test] or [0]))}
+        card_rng = np.random.default_rng([cfg.seed, 99])  # its own stream: the card never changes the data
+        difficulty: dict[str, Any] = {
+            "measure": "backtracks of a naked + hidden singles search (fewest candidates first) before its first solution",
+            "train": _card_ratings(train, 2000, card_rng), "test": _card_ratings(test, 2000, card_rng)}
+        if cfg.csv_dir:
+            difficulty["csv_rating"] = {"train": difficulty_summary([r for *_, r in train]), "test": difficulty_summary([r for *_, r in test])}
         return TaskData(splits={"train": assemble(train_groups, n * n), "test": assemble(test_groups, n * n)},
-                        tokens=vocab(n), grid_shape=(n, n), stats={"mean_backtracks": mean})
+                        tokens=vocab(n), grid_shape=(n, n), stats={"source": _source(cfg), "difficulty": difficulty})
 
     def parse(self, text: str, meta: DatasetMetadata) -> np.ndarray:
         try:
