@@ -181,6 +181,8 @@ def test_cli_refuses_a_path_no_maze_of_that_size_has(tmp_path, capsys):
     assert err == ("error: min_path: no 5x5 maze has a shortest path longer than 20 moves; "
                    "use a min_path (--min-path) below 20 or a larger size (--size) (got 50)")
     assert not (tmp_path / "x").exists()
+    assert one_line_error(capsys, ["data", "build", "maze", "--size", "8", "--out", str(tmp_path / "x")]).startswith(
+        "error: min_path: no 8x8 maze has a shortest path longer than 47 moves")  # the default min_path, 110
 
 
 def test_cli_gives_up_after_bounded_tries(tmp_path, capsys):

@@ -29,14 +29,15 @@ VOCAB = ["<pad>", "#", " ", "S", "G", "o"]
 class MazeBuild(BuildConfig):
     task: Literal["maze"] = "maze"
     size: int = Field(30, ge=3, le=64)
-    min_path: int = Field(110, ge=1, description="keep mazes whose shortest path is longer than this")
+    min_path: int = Field(110, ge=1, validate_default=True, description="keep mazes whose shortest path is longer than this")
     style: Literal["random", "tree"] = Field("random", description="random: random walls (Maze-Hard); tree: spanning-tree mazes")
     walls: tuple[float, float] = Field(maze_lib.DEFAULT_WALLS, description="random style: wall density range, one drawn per maze")
     loops: float = Field(0.0, ge=0.0, le=1.0, description="tree style: fraction of inner walls knocked down")
     aug: bool = Field(False, description="add the 8 dihedral transforms of every training maze")
     csv_dir: str | None = None
 
-    # Field validators run only on values that were given, so these reject a setting given for the other style.
+    # min_path is checked against the size even when left at its default; walls and loops only when given,
+    # so that they reject a setting of the other style.
     @field_validator("min_path")
     @classmethod
     def _possible(cls, min_path: int, info: ValidationInfo) -> int:
