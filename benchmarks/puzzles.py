@@ -37,7 +37,8 @@ def main() -> None:
     parser.add_argument("--maze-hard-build", action="store_true", help="also time the maze-hard-1k build (minutes)")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    out: dict[str, object] = {"machine": platform.processor() or platform.machine(), "python": platform.python_version()}
+    out: dict[str, object] = {"machine": platform.processor() or platform.machine(), "python": platform.python_version(),
+                              "cpus": os.cpu_count(), "load_average_at_start": round(os.getloadavg()[0], 2)}
 
     hard = [sudoku.generate(9, rng, "extreme")[0] for _ in range(args.n)]
     times, backtracks = [], []
@@ -63,6 +64,7 @@ def main() -> None:
             _rate(lambda s=size, m=min_path, lf=loops: maze.generate_tree(s, rng, m, lf), args.n), 2)
     out["generator_puzzles_per_s_one_core"] = gen
     out["maze_hard"] = maze_hard(args, rng)
+    out["load_average_at_end"] = round(os.getloadavg()[0], 2)  # other jobs on the machine slow every number above
     print(json.dumps(out, indent=2))
 
 
