@@ -77,8 +77,12 @@ def test_generator_gives_long_unique_shortest_paths(size, min_path, loops):
 
 
 def test_generator_errors_clearly():
-    with pytest.raises(M.MazeError, match="no 5x5 maze"):
+    with pytest.raises(M.MazeError, match="no 5x5 maze has a shortest path longer than 20 moves"):
         M.generate(5, np.random.default_rng(0), min_path_length=100, max_tries=5)
+    with pytest.raises(M.MazeError, match="no 5x5 tree maze with a shortest path longer than 17 moves found in 5 tries"):
+        M.generate(5, np.random.default_rng(0), min_path_length=17, max_tries=5)
+    with pytest.raises(M.MazeError, match="unknown maze style 'spiral'"):
+        M.generate(9, np.random.default_rng(0), 8, style="spiral")
 
 
 @settings(max_examples=20, deadline=None)

@@ -21,7 +21,8 @@ def _pydantic_line(e: ValidationError) -> str:
 # --------------------------------------------------------------------------- data
 
 
-_BUILD_FLAGS = ("size", "train", "test", "num_aug", "difficulty", "min_clues", "min_path", "loops", "aug", "seed", "csv_dir", "min_rating")
+_BUILD_FLAGS = ("size", "train", "test", "num_aug", "difficulty", "min_clues", "min_path", "style", "walls", "loops", "aug", "seed", "csv_dir",
+                "min_rating")
 
 
 def _cmd_data_build(args: argparse.Namespace) -> None:
@@ -144,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--difficulty", help="sudoku: any | easy | medium | hard | extreme")
     b.add_argument("--min-clues", type=int, help="sudoku: stop removing clues at this many")
     b.add_argument("--min-path", type=int, help="maze: shortest path must be longer than this")
-    b.add_argument("--loops", type=float, help="maze: fraction of inner walls knocked down (0 = perfect maze)")
+    b.add_argument("--style", choices=["random", "tree"], help="maze: random walls (the Maze-Hard data, default) or spanning-tree mazes")
+    b.add_argument("--walls", type=float, nargs=2, metavar=("LOW", "HIGH"), help="maze, random style: wall density range (default 0.32 0.44)")
+    b.add_argument("--loops", type=float, help="maze, tree style: fraction of inner walls knocked down (0 = perfect maze)")
     b.add_argument("--aug", action=argparse.BooleanOptionalAction, default=None, help="maze: add the 8 dihedral transforms")
     b.add_argument("--seed", type=int)
     b.add_argument("--csv-dir", help="import the official train.csv/test.csv from this folder")

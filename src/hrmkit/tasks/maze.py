@@ -1,5 +1,6 @@
-"""Mazes: find the shortest path from S to G. Generated locally (spanning-tree mazes with optional
-loops) or imported from the official Maze-Hard CSV files; the 8 dihedral transforms as augmentation.
+"""Mazes: find the shortest path from S to G. Generated locally (random-wall grids in the style of the
+Maze-Hard data, or spanning-tree mazes with optional loops) or imported from the official Maze-Hard CSV
+files; the 8 dihedral transforms as augmentation.
 
 Tokens: 1..5 = ``"# SGo"`` (wall, open, start, goal, path), vocab 6, as the reference.
 """
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from hrmkit.data.codec import grid_decode, grid_encode
 from hrmkit.data.format import DatasetError, DatasetMetadata
@@ -28,10 +29,37 @@ VOCAB = ["<pad>", "#", " ", "S", "G", "o"]
 class MazeBuild(BuildConfig):
     task: Literal["maze"] = "maze"
     size: int = Field(30, ge=3, le=64)
-    min_path: int = Field(110, ge=1, description="keep mazes whose shortest path is longer than this")
-    loops: float = Field(0.0, ge=0.0, le=1.0, description="fraction of inner walls knocked down")
+    min_path: int = Field(110, ge=1, validate_default=True, description="keep mazes whose shortest path is longer than this")
+    style: Literal["random", "tree"] = Field("random", description="random: random walls (Maze-Hard); tree: spanning-tree mazes")
+    walls: tuple[float, float] = Field(maze_lib.DEFAULT_WALLS, description="random style: wall density range, one drawn per maze")
+    loops: float = Field(0.0, ge=0.0, le=1.0, description="tree style: fraction of inner walls knocked down")
     aug: bool = Field(False, description="add the 8 dihedral transforms of every training maze")
     csv_dir: str | None = None
+
+    # min_path is checked against the size even when left at its default; walls and loops only when given,
+    # so that they reject a setting of the other style.
+    @field_validator("min_path")
+    @classmethod
+    def _possible(cls, min_path: int, info: ValidationInfo) -> int:
+        if "size" in info.data:
+            maze_lib.check_feasible(info.data["size"], min_path)
+        return min_path
+
+    @field_validator("walls")
+    @classmethod
+    def _walls(cls, walls: tuple[float, float], info: ValidationInfo) -> tuple[float, float]:
+        if info.data.get("style") == "tree":
+            raise ValueError("applies to style random only (--style random)")
+        if not 0.0 <= walls[0] <= walls[1] < 1.0:
+            raise ValueError("wall densities LOW HIGH must satisfy 0 <= LOW <= HIGH < 1")
+        return walls
+
+    @field_validator("loops")
+    @classmethod
+    def _loops(cls, loops: float, info: ValidationInfo) -> float:
+        if loops and info.data.get("style") == "random":
+            raise ValueError("applies to style tree only (--style tree)")
+        return loops
 
 
 def decode(tokens: np.ndarray, side: int) -> np.ndarray:
@@ -41,26 +69,48 @@ def decode(tokens: np.ndarray, side: int) -> np.ndarray:
 def _generate_chunk(args: tuple[MazeBuild, int]) -> list[Generated]:
     cfg, chunk = args
     rng = np.random.default_rng([cfg.seed, chunk])
-    out = []
-    for _ in range(CHUNK):
-        r = maze_lib.generate(cfg.size, rng, cfg.min_path, cfg.loops)
-        out.append((r.maze, r.solution, r.path_length))
-    return out
+    if cfg.style == "random":
+        mazes = maze_lib.generate_random_many(CHUNK, cfg.size, rng, cfg.min_path, cfg.walls)
+    else:
+        mazes = [maze_lib.generate_tree(cfg.size, rng, cfg.min_path, cfg.loops) for _ in range(CHUNK)]
+    return [(r.maze, r.solution, r.path_length) for r in mazes]
+
+
+def _csv_grid(text: str | None, column: str) -> np.ndarray:
+    """One CSV cell (a square grid written row after row) -> a grid; MazeError naming the fault."""
+    if not text:
+        raise maze_lib.MazeError(f"{column} is empty")
+    side = math.isqrt(len(text))
+    if side * side != len(text):
+        raise maze_lib.MazeError(f"{column} has {len(text)} cells, not a square grid")
+    return maze_lib.parse("\n".join(text[r * side:(r + 1) * side] for r in range(side)))
+
+
+def _csv_pair(row: dict[str, str]) -> Generated:
+    """(maze, solution, path length) of one official CSV row, after checking that the answer is the
+    question with path cells drawn on open cells only."""
+    q, a = _csv_grid(row.get("question"), "question"), _csv_grid(row.get("answer"), "answer")
+    if q.shape != a.shape:
+        raise maze_lib.MazeError(f"question is {q.shape[0]}x{q.shape[1]} but answer is {a.shape[0]}x{a.shape[1]}")
+    for token, name in ((maze_lib.START, "start"), (maze_lib.GOAL, "goal")):
+        maze_lib.find_one(q, token, name)
+    changed = (q != a) & ~((q == maze_lib.OPEN) & (a == maze_lib.PATH))
+    if changed.any() or (q == maze_lib.PATH).any():
+        r, c = np.argwhere(changed | (q == maze_lib.PATH))[0]
+        raise maze_lib.MazeError(f"answer is not the question with a path drawn: row {r + 1}, column {c + 1}")
+    return q, a, int((a == maze_lib.PATH).sum()) + 1  # moves = path cells between S and G + 1
 
 
 def _import_csv(cfg: MazeBuild, split: str, limit: int, rng: np.random.Generator) -> list[Generated]:
+    """Every row of ``DIR/{split}.csv`` in file order, or a seeded subset of ``limit`` rows when the file
+    has more (the official Maze-Hard files have 1000 rows each, so the preset's 1000 keep them all)."""
     path = Path(cfg.csv_dir or "") / f"{split}.csv"
     out = []
-    for line, row in enumerate(read_csv(path), start=2):
-        side = math.isqrt(len(row["question"]))
+    for line, row in enumerate(read_csv(path), start=2):  # line 1 is the header; mazes have no line breaks
         try:
-            q = maze_lib.parse("\n".join(row["question"][r * side:(r + 1) * side] for r in range(side)))
-            a = maze_lib.parse("\n".join(row["answer"][r * side:(r + 1) * side] for r in range(side)))
+            out.append(_csv_pair(row))
         except maze_lib.MazeError as e:
             raise DatasetError(f"{path}:{line}: {e}") from None
-        if side * side != len(row["question"]) or q.shape != a.shape:
-            raise DatasetError(f"{path}:{line}: question and answer must be square grids of the same size")
-        out.append((q, a, int(row.get("rating") or 0)))
     return subsample(out, limit, rng)
 
 
@@ -81,10 +131,12 @@ class DihedralAugmentation:
 class MazeTask(Task):
     name = "maze"
     build_config = MazeBuild
+    official_preset = "maze-hard-1k"
     presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "maze-9x9": dict(task="maze", size=9, train=1000, test=200, min_path=8, aug=True),
-        "maze-15x15": dict(task="maze", size=15, train=1000, test=200, min_path=30, loops=0.05, aug=True),
-        "maze-hard-1k": dict(task="maze", size=30, train=1000, test=1000, min_path=110, loops=0.05),
+        # The small CPU presets stay tree mazes (odd sizes, so the even-size fix leaves their data as it was).
+        "maze-9x9": dict(task="maze", size=9, train=1000, test=200, min_path=8, style="tree", aug=True),
+        "maze-15x15": dict(task="maze", size=15, train=1000, test=200, min_path=30, style="tree", loops=0.05, aug=True),
+        "maze-hard-1k": dict(task="maze", size=30, train=1000, test=1000, min_path=110, style="random"),
     }
 
     def build(self, cfg: MazeBuild, *, workers: int, progress: bool) -> TaskData:  # type: ignore[override]

@@ -1,0 +1,265 @@
+"""Maze-Hard data: the random-wall generator, the compiled BFS, settings no maze can meet, the CSV import.
+
+The checks use their own BFS and shortest-path counter (below), not the library's.
+"""
+
+import csv
+from collections import deque
+
+import numpy as np
+import pytest
+
+from hrmkit.cli import main
+from hrmkit.data import build as B
+from hrmkit.data.check import check_dataset
+from hrmkit.data.format import DatasetError, load_dataset
+from hrmkit.puzzles import maze as M
+from hrmkit.puzzles import maze_bfs
+
+STEPS = ((-1, 0), (1, 0), (0, -1), (0, 1))
+
+
+def plain_bfs(passable: np.ndarray, source: tuple[int, int]) -> dict[tuple[int, int], int]:
+    h, w = passable.shape
+    dist = {source: 0}
+    queue = deque([source])
+    while queue:
+        r, c = queue.popleft()
+        for dr, dc in STEPS:
+            nxt = (r + dr, c + dc)
+            if 0 <= nxt[0] < h and 0 <= nxt[1] < w and passable[nxt] and nxt not in dist:
+                dist[nxt] = dist[(r, c)] + 1
+                queue.append(nxt)
+    return dist
+
+
+def count_paths(passable: np.ndarray, source: tuple[int, int]) -> tuple[dict, dict]:
+    """(distances, exact number of shortest paths) from ``source``, by dynamic programming over BFS layers."""
+    dist = plain_bfs(passable, source)
+    ways = {source: 1}
+    for cell in sorted(dist, key=dist.get):
+        if cell != source:
+            ways[cell] = sum(ways[(cell[0] + dr, cell[1] + dc)] for dr, dc in STEPS
+                             if dist.get((cell[0] + dr, cell[1] + dc)) == dist[cell] - 1)
+    return dist, ways
+
+
+def check_maze(r: M.MazeResult, size: int, min_path: int) -> None:
+    """The label is the unique shortest S->G path, longer than ``min_path``; S and G on open cells."""
+    maze = r.maze
+    assert maze.shape == (size, size)
+    assert set(np.unique(maze)) <= {M.WALL, M.OPEN, M.START, M.GOAL}
+    starts, goals = np.argwhere(maze == M.START), np.argwhere(maze == M.GOAL)
+    assert len(starts) == len(goals) == 1
+    start, goal = tuple(map(int, starts[0])), tuple(map(int, goals[0]))
+    dist, ways = count_paths(maze != M.WALL, start)
+    assert dist[goal] == r.path_length > min_path
+    assert ways[goal] == 1
+    path = [tuple(map(int, p)) for p in np.argwhere(r.solution == M.PATH)]
+    assert len(path) == r.path_length - 1
+    assert all(maze[p] == M.OPEN for p in path)  # drawn on open cells only
+    to_goal = plain_bfs(maze != M.WALL, goal)
+    assert all(dist[p] + to_goal[p] == dist[goal] for p in path)  # every drawn cell lies on the shortest path
+    assert np.array_equal(np.where(r.solution == M.PATH, M.OPEN, r.solution), maze)
+
+
+# --------------------------------------------------------------------------- compiled BFS
+
+
+def test_numba_bfs_agrees_with_plain_bfs_on_random_grids():
+    rng = np.random.default_rng(0)
+    for _ in range(150):
+        size = int(rng.integers(3, 31))
+        passable = rng.random((1, size, size)) >= rng.uniform(0.0, 0.6)
+        start = tuple(int(v) for v in rng.integers(size, size=2))
+        passable[0][start] = True
+        dist, ways = maze_bfs.bfs_many(passable, np.array([start]))
+        grid = np.where(passable[0], M.OPEN, M.WALL)
+        assert np.array_equal(dist[0], M.distances(grid, start))
+        exact_dist, exact_ways = count_paths(passable[0], start)
+        for cell, d in exact_dist.items():
+            assert dist[0][cell] == d and ways[0][cell] == min(exact_ways[cell], 2)
+        assert (dist[0] >= 0).sum() == len(exact_dist)
+
+
+def test_random_wall_scan_counts_far_cells_from_a_random_open_start():
+    rng = np.random.default_rng(1)
+    u = rng.random((300, 12, 12), dtype=np.float32)
+    density = rng.uniform(0.2, 0.5, 300).astype(np.float32)
+    far, starts = maze_bfs.random_wall_scan(u, density, 10)
+    for i in range(300):
+        passable = u[i] >= density[i]
+        start = (int(starts[i, 0]), int(starts[i, 1]))
+        assert passable[start] and u[i][start] == u[i][passable].max()
+        assert far[i] == sum(d > 10 for d in plain_bfs(passable, start).values())
+    assert 0 < (far > 0).sum() < 300  # both outcomes occur, so the check above means something
+
+
+# --------------------------------------------------------------------------- random-wall generator
+
+
+@pytest.mark.parametrize("size, min_path, count", [(30, 110, 4), (15, 30, 6), (10, 12, 6)])
+def test_random_wall_mazes_have_a_unique_long_shortest_path(size, min_path, count):
+    mazes = M.generate_random_many(count, size, np.random.default_rng(size), min_path)
+    for r in mazes:
+        check_maze(r, size, min_path)
+        assert M.path_errors(r.maze, r.solution) == []
+
+
+def test_random_wall_mazes_use_the_whole_grid():
+    mazes = M.generate_random_many(6, 30, np.random.default_rng(2), 110)
+    last_row = np.stack([m.maze[-1] for m in mazes])
+    last_col = np.stack([m.maze[:, -1] for m in mazes])
+    for edge in (last_row, last_col):
+        assert (edge == M.WALL).any() and (edge != M.WALL).any()
+    densities = [(m.maze == M.WALL).mean() for m in mazes]
+    assert all(0.25 < d < 0.6 for d in densities)
+
+
+def test_tie_breaking_leaves_one_shortest_path_of_the_same_length():
+    passable = np.ones((7, 7), dtype=bool)  # a room split by a wall open at both ends: 56 shortest corner-to-corner paths
+    passable[3, 1:6] = False
+    start, goal = (0, 0), (6, 6)
+    dist, ways = count_paths(passable, start)
+    assert ways[goal] == 56
+    rng = np.random.default_rng(3)
+    path = M._random_shortest_path(M.distances(np.where(passable, M.OPEN, M.WALL), start), goal, rng)
+    added = M._break_ties(passable, start, goal, path, rng)
+    new_dist, new_ways = count_paths(passable, start)
+    assert new_ways[goal] == 1 and new_dist[goal] == dist[goal] == len(path) - 1
+    assert all(passable[p] for p in path) and added > 0
+
+
+def test_random_wall_generation_is_deterministic_for_a_seed():
+    a = M.generate_random_many(2, 20, np.random.default_rng(7), 40)
+    b = M.generate_random_many(2, 20, np.random.default_rng(7), 40)
+    assert all(np.array_equal(x.solution, y.solution) for x, y in zip(a, b))
+
+
+def test_tree_mazes_of_even_size_reach_the_last_row_and_column():
+    rng = np.random.default_rng(4)
+    mazes = [M.generate_tree(10, rng, 8, loop_fraction) for loop_fraction in (0.0, 0.0, 0.0, 0.2, 0.2, 0.2)]
+    for r in mazes:
+        check_maze(r, 10, 8)
+    assert any((r.maze[-1] != M.WALL).any() for r in mazes)
+    assert any((r.maze[:, -1] != M.WALL).any() for r in mazes)
+
+
+def test_presets_pick_the_styles():
+    assert B.make_config("maze-hard-1k").style == "random"
+    assert B.make_config("maze-9x9").style == B.make_config("maze-15x15").style == "tree"
+
+
+def test_a_small_random_style_dataset_checks_out(tmp_path):
+    ds = B.build(B.make_config("maze-hard-1k", train=3, test=2), tmp_path / "m", workers=1, progress=False)
+    assert ds.metadata.seq_len == 900 and ds.metadata.build["config"]["style"] == "random"
+    assert check_dataset(load_dataset(tmp_path / "m")).ok
+
+
+# --------------------------------------------------------------------------- settings no maze can meet
+
+
+def test_the_geometric_bound_holds_on_every_3x3_grid():
+    assert (M.longest_possible_path(2), M.longest_possible_path(3), M.longest_possible_path(5)) == (2, 7, 20)
+    longest = 0
+    for bits in range(2**9):
+        passable = np.array([(bits >> i) & 1 for i in range(9)], dtype=bool).reshape(3, 3)
+        for source in map(tuple, np.argwhere(passable)):
+            longest = max(longest, *plain_bfs(passable, source).values())
+    assert longest == 6 <= M.longest_possible_path(3)  # the S-bend through 7 cells
+
+
+def one_line_error(capsys: pytest.CaptureFixture, argv: list[str]) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    return err.strip()
+
+
+def test_cli_refuses_a_path_no_maze_of_that_size_has(tmp_path, capsys):
+    err = one_line_error(capsys, ["data", "build", "maze", "--size", "5", "--min-path", "50", "--out", str(tmp_path / "x")])
+    assert err == ("error: min_path: no 5x5 maze has a shortest path longer than 20 moves; "
+                   "use a min_path (--min-path) below 20 or a larger size (--size) (got 50)")
+    assert not (tmp_path / "x").exists()
+    assert one_line_error(capsys, ["data", "build", "maze", "--size", "8", "--out", str(tmp_path / "x")]).startswith(
+        "error: min_path: no 8x8 maze has a shortest path longer than 47 moves")  # the default min_path, 110
+
+
+def test_cli_gives_up_after_bounded_tries(tmp_path, capsys):
+    # 17 moves fit in a 5x5 grid, but a 5x5 spanning-tree maze has no path longer than 16.
+    err = one_line_error(capsys, ["data", "build", "maze", "--style", "tree", "--size", "5", "--min-path", "17", "--workers", "2",
+                                  "--quiet", "--out", str(tmp_path / "x")])
+    assert err == "error: no 5x5 tree maze with a shortest path longer than 17 moves found in 1000 tries; " \
+                  "lower min_path (--min-path) or raise size (--size)"
+    with pytest.raises(M.MazeError, match=r"no 8x8 random-wall maze with a shortest path longer than 40 moves found in \d+ tries"):
+        M.generate_random_many(1, 8, np.random.default_rng(0), 40, max_tries=5000)
+
+
+def test_cli_rejects_settings_of_the_other_style(tmp_path, capsys):
+    out = str(tmp_path / "x")
+    assert one_line_error(capsys, ["data", "build", "maze", "--loops", "0.1", "--out", out]) == \
+        "error: loops: applies to style tree only (--style tree) (got 0.1)"
+    assert one_line_error(capsys, ["data", "build", "maze", "--style", "tree", "--walls", "0.3", "0.4", "--out", out]) == \
+        "error: walls: applies to style random only (--style random) (got [0.3, 0.4])"
+
+
+# --------------------------------------------------------------------------- official CSV import
+
+
+def write_csv(path, mazes: list[M.MazeResult], bad: dict[int, tuple[str, str]] | None = None) -> None:
+    """The official layout: source,question,answer,rating; each grid written row after row."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["source", "question", "answer", "rating"])
+        for i, r in enumerate(mazes):
+            q, a = M.format_maze(r.maze).replace("\n", ""), M.format_maze(r.solution).replace("\n", "")
+            writer.writerow(["test-source", *(bad or {}).get(i, (q, a)), r.path_length])
+
+
+def decoded(ds, split: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    arrays = ds.splits[split]
+    to_grid = lambda t: t.reshape(ds.metadata.grid_shape).astype(np.int8) - 1  # noqa: E731 - tokens 1..5 = "# SGo"
+    return [to_grid(t) for t in arrays.inputs], [to_grid(t) for t in arrays.labels]
+
+
+@pytest.fixture(scope="module")
+def csv_mazes() -> list[M.MazeResult]:
+    return M.generate_random_many(7, 30, np.random.default_rng(5), 110)
+
+
+def test_csv_import_keeps_every_row_in_order_with_the_preset_settings(tmp_path, csv_mazes, capsys):
+    write_csv(tmp_path / "train.csv", csv_mazes[:3])
+    write_csv(tmp_path / "test.csv", csv_mazes[3:])
+    out = tmp_path / "data"
+    assert main(["data", "build", "maze-hard-1k", "--csv-dir", str(tmp_path), "--out", str(out), "--quiet"]) == 0
+    ds = load_dataset(out)
+    for split, mazes in (("train", csv_mazes[:3]), ("test", csv_mazes[3:])):
+        inputs, labels = decoded(ds, split)
+        assert len(inputs) == ds.metadata.splits[split].total_groups == len(mazes)  # no augmentation, no subsample
+        for r, q, a in zip(mazes, inputs, labels):
+            assert np.array_equal(q, r.maze) and np.array_equal(a, r.solution)
+    assert ds.metadata.build["mean_path_length"]["test"] == np.mean([r.path_length for r in csv_mazes[3:]])
+    assert check_dataset(ds).ok
+    told = B.build(B.make_config("maze-hard-1k", csv_dir=str(tmp_path), aug=True, test=2), tmp_path / "told", workers=1, progress=False)
+    assert told.metadata.splits["train"].total_examples == 3 * 8 and told.metadata.splits["test"].total_groups == 2
+
+
+@pytest.mark.parametrize("fault, message", [
+    ("short", "question has 899 cells, not a square grid"),
+    ("char", "invalid character 'x' at row 1, column 1"),
+    ("wall", "answer is not the question with a path drawn: row"),
+    ("no-goal", "expected exactly one goal ('G'), found 0"),
+])
+def test_csv_import_names_file_and_line_of_a_malformed_row(tmp_path, csv_mazes, capsys, fault, message):
+    q, a = (M.format_maze(g).replace("\n", "") for g in (csv_mazes[1].maze, csv_mazes[1].solution))
+    wall = q.index("#")
+    bad = {"short": (q[:-1], a), "char": ("x" + q[1:], a), "wall": (q, a[:wall] + "o" + a[wall + 1:]),
+           "no-goal": (q.replace("G", " "), a.replace("G", " "))}[fault]
+    write_csv(tmp_path / "train.csv", csv_mazes[:3], bad={1: bad})
+    write_csv(tmp_path / "test.csv", csv_mazes[3:])
+    with pytest.raises(DatasetError) as e:
+        B.build(B.make_config("maze-hard-1k", csv_dir=str(tmp_path)), tmp_path / "d", workers=1, progress=False)
+    assert str(e.value).startswith(f"{tmp_path / 'train.csv'}:3: {message}")
+    err = one_line_error(capsys, ["data", "build", "maze-hard-1k", "--csv-dir", str(tmp_path), "--out", str(tmp_path / "d")])
+    assert err.startswith(f"error: {tmp_path / 'train.csv'}:3: ")
+    assert not (tmp_path / "d").exists()
