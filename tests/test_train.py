@@ -1,6 +1,7 @@
 """Training loop, checkpoints and exact resume, evaluation and solving through the CLI."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from hrmkit.config import TrainConfig
 from hrmkit.data import build as B
 from hrmkit.errors import HrmError
 from hrmkit.evaluate import evaluate
-from hrmkit.models import HRMConfig, build_model
+from hrmkit.models import HRMConfig, TransformerConfig, build_model
 from hrmkit.models.trm import TRMConfig
 from hrmkit.solve import format_trace, from_pretrained, solve
 from hrmkit.tasks import get_task
@@ -103,6 +104,40 @@ def test_resume_mid_act_with_slots_out_of_step_is_bit_exact(arch, data4, tmp_pat
     _assert_same(want, _snapshot(resumed))
     # The puzzle-embedding table is trained (sign-SGD) and saved with the model.
     assert resumed.model.core.puzzle_emb.weights.abs().sum() > 0
+
+
+@pytest.mark.usefixtures("single_thread")
+@pytest.mark.parametrize("arch", ["hrm", "trm", "transformer"])
+def test_trainer_gives_every_parameter_once_and_the_config_to_the_optimizers(arch, data4, tmp_path):
+    """AdamATan2 gets each model parameter exactly once with the config's betas and weight decay (values unlike
+    the optimizer's defaults, so a dropped argument shows); sign-SGD gets the puzzle table with its own lr and wd."""
+    sizes = dict(hidden_size=32, num_heads=2, puzzle_emb_ndim=32, expansion=2.0, halt_max_steps=3)
+    model_cfg = {"hrm": HRMConfig(**sizes, H_layers=1, L_layers=1),
+                 "trm": TRMConfig(**sizes, L_layers=1, H_cycles=2, L_cycles=2, puzzle_emb_len=1),
+                 "transformer": TransformerConfig(**sizes, num_layers=2)}[arch]
+    cfg = small_cfg(data4, tmp_path / "run", arch=model_cfg, eval_interval=None, lr=2e-3, lr_warmup_steps=4, beta1=0.8, beta2=0.99,
+                    weight_decay=0.37, puzzle_emb_lr=3e-2, puzzle_emb_weight_decay=0.23)
+    trainer = Trainer(cfg, progress=False)
+    handed = [p for group in trainer.optimizer.param_groups for p in group["params"]]
+    params = dict(trainer.model.named_parameters())
+    assert len({id(p) for p in handed}) == len(handed), "a parameter is in the optimizer twice"
+    missing = [n for n, p in params.items() if all(p is not q for q in handed)]
+    assert not missing and len(handed) == len(params), missing
+    for group in trainer.optimizer.param_groups:
+        assert group["betas"] == (0.8, 0.99) and group["weight_decay"] == 0.37
+    table = trainer.model.core.puzzle_emb
+    assert len(trainer.sparse.embeddings) == 1 and trainer.sparse.embeddings[0] is table
+    assert trainer.sparse.weight_decay == 0.23
+    assert all(table.weights is not p for p in handed)  # the table is sign-SGD's alone (a buffer, not an Adam parameter)
+
+    trainer.train_step()
+    # Step 1 of a 4-step warmup: both rates at a quarter of their base, and every parameter took a step.
+    assert all(math.isclose(g["lr"], 2e-3 / 4) for g in trainer.optimizer.param_groups)
+    assert math.isclose(trainer.sparse.lr, 3e-2 / 4)
+    assert all(float(trainer.optimizer.state[p]["step"]) == 1 for p in params.values())
+    # From a zero table, one sign-SGD step puts every touched entry at -lr * sign(g): magnitude exactly lr.
+    moved = table.weights[table.weights != 0]
+    assert moved.numel() > 0 and torch.allclose(moved.abs(), torch.tensor(3e-2 / 4))
 
 
 @pytest.mark.parametrize("arch", ["hrm", "trm"])
