@@ -6,6 +6,7 @@ import torch
 from hrmkit.models import ACTModel, CoreOutput, HRMConfig, build_model
 from hrmkit.models.layers import _truncated_std, swiglu_width, trunc_normal_
 from tests.conftest import TINY, tiny_arch
+from tests.reference_init import assert_reference_init
 
 
 def batch(B=3, seq_len=16, vocab=6, num_ids=5, seed=0):
@@ -24,6 +25,50 @@ def test_paper_27m_parameter_count():
     assert swiglu_width(512, 4) == 1536
     assert core.puzzle_emb_len == 1 and core.total_len == 82
     assert sum(p.numel() for p in build_model(HRMConfig(), vocab_size=6, seq_len=900).parameters()) == 27_270_146
+
+
+BLOCK_SHAPES = {"attn.qkv_proj.weight": (1536, 512), "attn.o_proj.weight": (512, 512),  # fused q, k, v: 3 x 8 heads x 64
+                "mlp.gate_up_proj.weight": (3072, 512), "mlp.down_proj.weight": (512, 1536)}  # SwiGLU inter 1536
+
+
+@pytest.mark.usefixtures("single_thread")
+def test_paper_model_has_the_reference_shapes_by_name_and_init():
+    """hrm-spec.md §1 (Sudoku: vocab 11, 81 cells, one puzzle id): every parameter and buffer by name and shape,
+    each initialised as the reference does (truncated LeCun, Q head 0 / -5, zero puzzle table, fixed H/L init)."""
+    torch.manual_seed(0)
+    model = build_model(HRMConfig(forward_dtype="float32"), vocab_size=11, seq_len=81, num_puzzle_identifiers=1)
+    params = {"core.embed_tokens.weight": (11, 512), "core.lm_head.weight": (11, 512), "core.q_head.weight": (2, 512),
+              "core.q_head.bias": (2,)}
+    params |= {f"core.{level}.layers.{i}.{k}": shape for level in ("H_level", "L_level") for i in range(4) for k, shape in BLOCK_SHAPES.items()}
+    buffers = {"core.H_init": (512,), "core.L_init": (512,), "core.puzzle_emb.weights": (1, 512)}
+    assert {n: tuple(p.shape) for n, p in model.named_parameters()} == params
+    assert {n: tuple(t.shape) for n, t in model.state_dict().items()} == params | buffers  # what a checkpoint holds
+    rope = {"core.rotary.cos": (82, 64), "core.rotary.sin": (82, 64)}  # puzzle position + 81 cells, head size 64
+    assert {n: tuple(b.shape) for n, b in model.named_buffers()} == buffers | rope
+    assert_reference_init(model.core, 512)
+
+    # Input embedding: sqrt(512) x [puzzle vector; token embeddings].
+    core = model.core
+    inputs = torch.randint(0, 11, (3, 81), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        core.puzzle_emb.weights.normal_()
+        x = core.embed(inputs, torch.zeros(3, dtype=torch.int32))
+    assert x.shape == (3, 82, 512)
+    assert torch.allclose(x[:, 0], math.sqrt(512) * core.puzzle_emb.weights[0].expand(3, 512))
+    assert torch.allclose(x[:, 1:], math.sqrt(512) * core.embed_tokens.weight[inputs])
+
+
+def test_learned_positions_are_added_at_one_over_sqrt_two_before_the_scale():
+    torch.manual_seed(0)
+    model = build_model(tiny_arch(pos_encodings="learned", forward_dtype="float32"), **TINY)
+    core = model.core
+    assert tuple(core.embed_pos.weight.shape) == (17, 32) and core.rotary is None
+    assert_reference_init(core, 32)
+    b = batch()
+    with torch.no_grad():
+        x = core.embed(b["inputs"], b["puzzle_identifiers"])
+    tokens = torch.cat([torch.zeros(3, 1, 32), core.embed_tokens.weight[b["inputs"].long()]], dim=1)
+    assert torch.allclose(x, math.sqrt(32) * 0.70710678 * (tokens + core.embed_pos.weight), atol=1e-5)
 
 
 def test_shapes_and_initial_q():
