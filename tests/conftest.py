@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from hrmkit.models import HRMConfig
@@ -14,3 +15,12 @@ def tiny_arch(**overrides) -> HRMConfig:
 
 # Sizes of a tiny task for model tests: build_model(tiny_arch(), **TINY).
 TINY = dict(vocab_size=6, seq_len=16, num_puzzle_identifiers=5)
+
+
+@pytest.fixture
+def single_thread():
+    """Tiny tensors gain nothing from a second thread, and on a busy 2-core machine its spin-waits cost 10-100x."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -64,6 +64,57 @@ def test_adam_atan2_matches_its_definition():
     assert q[2].item() == 0.0
 
 
+def _reference_adam_atan2(p0: torch.Tensor, grads: list[torch.Tensor], lrs: list[float], betas: tuple[float, float],
+                          wd: float, dtype: torch.dtype) -> torch.Tensor:
+    """The ``adam-atan2`` update of hrm-spec.md §4, written out again in float64; the parameter is rounded to
+    ``dtype`` after every step, as any optimizer storing it in that dtype must do."""
+    b1, b2 = betas
+    p = p0.double()
+    m = torch.zeros_like(p)
+    v = torch.zeros_like(p)
+    for t, (g, lr) in enumerate(zip(grads, lrs, strict=True), start=1):
+        g = g.double()
+        p = p * (1 - lr * wd)
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        p = p - lr / (1 - b1**t) * torch.atan2(m, v.sqrt() / math.sqrt(1 - b2**t))
+        p = p.to(dtype).double()
+    return p
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_adam_atan2_on_a_matrix_follows_the_reference_formula_step_by_step(dtype):
+    """A 2-D parameter, gradients spanning six orders of magnitude, and a learning rate changed between steps
+    (as the Trainer's schedule does through param_groups), in fp32 and in bf16 (state kept in the parameter's dtype)."""
+    g = torch.Generator().manual_seed(0)
+    p0 = (0.1 * torch.randn(6, 5, generator=g)).to(dtype)
+    p = torch.nn.Parameter(p0.clone())
+    betas, wd = (0.9, 0.95), 1.0  # the Sudoku/Maze weight decay; large enough to show above bf16 rounding
+    grads = [(torch.randn(6, 5, generator=g) * 10 ** torch.empty(6, 5).uniform_(-3, 3, generator=g)).to(dtype) for _ in range(6)]
+    lrs = [0.01, 0.02, 0.05, 0.05, 0.03, 0.01]
+    opt = AdamATan2([p], lr=lrs[0], betas=betas, weight_decay=wd)
+    before = p0.double()
+    bound = torch.zeros(6, 5, dtype=torch.float64)
+    for t in range(1, len(grads) + 1):
+        for group in opt.param_groups:
+            group["lr"] = lrs[t - 1]
+        p.grad = grads[t - 1].clone()
+        opt.step()
+        want = _reference_adam_atan2(p0, grads[:t], lrs[:t], betas, wd, dtype)
+        assert p.dtype == dtype and p.shape == (6, 5)
+        got = p.detach().double()
+        if dtype == torch.float32:
+            assert torch.allclose(got, want, rtol=0, atol=1e-6), t
+        else:
+            # bf16 keeps 8 significant bits: each step rounds the decayed p, the update (~lr) and the new p,
+            # each by at most half a unit in the last place (2^-8 relative); errors carry over to later steps.
+            bound += 2.0**-7 * (before.abs() + want.abs() + lrs[t - 1])
+            assert ((got - want).abs() <= bound).all(), (t, float(((got - want).abs() / bound).max()))
+        before = want
+    # The updates are far larger than the tolerances, so a wrong formula cannot pass.
+    assert (p.detach().double() - p0.double()).abs().mean() > 0.03
+
+
 def test_sign_sgd_updates_only_the_touched_rows():
     emb = SparsePuzzleEmbedding(4, 3, cast_to=torch.float32).train()
     with torch.no_grad():

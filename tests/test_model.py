@@ -3,9 +3,10 @@ import math
 import pytest
 import torch
 
-from hrmkit.models import HRMConfig, build_model
+from hrmkit.models import ACTModel, CoreOutput, HRMConfig, build_model
 from hrmkit.models.layers import _truncated_std, swiglu_width, trunc_normal_
 from tests.conftest import TINY, tiny_arch
+from tests.reference_init import assert_reference_init
 
 
 def batch(B=3, seq_len=16, vocab=6, num_ids=5, seed=0):
@@ -24,6 +25,50 @@ def test_paper_27m_parameter_count():
     assert swiglu_width(512, 4) == 1536
     assert core.puzzle_emb_len == 1 and core.total_len == 82
     assert sum(p.numel() for p in build_model(HRMConfig(), vocab_size=6, seq_len=900).parameters()) == 27_270_146
+
+
+BLOCK_SHAPES = {"attn.qkv_proj.weight": (1536, 512), "attn.o_proj.weight": (512, 512),  # fused q, k, v: 3 x 8 heads x 64
+                "mlp.gate_up_proj.weight": (3072, 512), "mlp.down_proj.weight": (512, 1536)}  # SwiGLU inter 1536
+
+
+@pytest.mark.usefixtures("single_thread")
+def test_paper_model_has_the_reference_shapes_by_name_and_init():
+    """hrm-spec.md §1 (Sudoku: vocab 11, 81 cells, one puzzle id): every parameter and buffer by name and shape,
+    each initialised as the reference does (truncated LeCun, Q head 0 / -5, zero puzzle table, fixed H/L init)."""
+    torch.manual_seed(0)
+    model = build_model(HRMConfig(forward_dtype="float32"), vocab_size=11, seq_len=81, num_puzzle_identifiers=1)
+    params = {"core.embed_tokens.weight": (11, 512), "core.lm_head.weight": (11, 512), "core.q_head.weight": (2, 512),
+              "core.q_head.bias": (2,)}
+    params |= {f"core.{level}.layers.{i}.{k}": shape for level in ("H_level", "L_level") for i in range(4) for k, shape in BLOCK_SHAPES.items()}
+    buffers = {"core.H_init": (512,), "core.L_init": (512,), "core.puzzle_emb.weights": (1, 512)}
+    assert {n: tuple(p.shape) for n, p in model.named_parameters()} == params
+    assert {n: tuple(t.shape) for n, t in model.state_dict().items()} == params | buffers  # what a checkpoint holds
+    rope = {"core.rotary.cos": (82, 64), "core.rotary.sin": (82, 64)}  # puzzle position + 81 cells, head size 64
+    assert {n: tuple(b.shape) for n, b in model.named_buffers()} == buffers | rope
+    assert_reference_init(model.core, 512)
+
+    # Input embedding: sqrt(512) x [puzzle vector; token embeddings].
+    core = model.core
+    inputs = torch.randint(0, 11, (3, 81), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        core.puzzle_emb.weights.normal_()
+        x = core.embed(inputs, torch.zeros(3, dtype=torch.int32))
+    assert x.shape == (3, 82, 512)
+    assert torch.allclose(x[:, 0], math.sqrt(512) * core.puzzle_emb.weights[0].expand(3, 512))
+    assert torch.allclose(x[:, 1:], math.sqrt(512) * core.embed_tokens.weight[inputs])
+
+
+def test_learned_positions_are_added_at_one_over_sqrt_two_before_the_scale():
+    torch.manual_seed(0)
+    model = build_model(tiny_arch(pos_encodings="learned", forward_dtype="float32"), **TINY)
+    core = model.core
+    assert tuple(core.embed_pos.weight.shape) == (17, 32) and core.rotary is None
+    assert_reference_init(core, 32)
+    b = batch()
+    with torch.no_grad():
+        x = core.embed(b["inputs"], b["puzzle_identifiers"])
+    tokens = torch.cat([torch.zeros(3, 1, 32), core.embed_tokens.weight[b["inputs"].long()]], dim=1)
+    assert torch.allclose(x, math.sqrt(32) * 0.70710678 * (tokens + core.embed_pos.weight), atol=1e-5)
 
 
 def test_shapes_and_initial_q():
@@ -164,6 +209,85 @@ def test_exploration_delays_halting():
         model.core.q_head.bias.copy_(torch.tensor([3.0, -3.0]))
     carry, _ = model(model.initial_carry(b), b)
     assert not carry.halted.any()  # every slot drew a minimum of at least 2 steps
+
+
+class _AlwaysHaltCore(torch.nn.Module):
+    """The smallest core that keeps the core contract, with a Q head that always says "halt"
+    (q_halt 3 > q_continue -3): whatever keeps a slot running is the ACT loop's exploration rule."""
+
+    has_q_continue = True
+
+    def embed(self, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor) -> torch.Tensor:
+        return inputs.float()
+
+    def empty_state(self, batch_size: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+        return (torch.zeros(batch_size, 1, device=device),)
+
+    def reset_state(self, state: tuple[torch.Tensor, ...], reset: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(torch.where(reset[:, None], torch.zeros_like(s), s) for s in state)
+
+    def forward(self, state: tuple[torch.Tensor, ...], x: torch.Tensor) -> CoreOutput:
+        B = x.shape[0]
+        return CoreOutput(state, torch.zeros(B, 1, 2), torch.full((B,), 3.0), torch.full((B,), -3.0))
+
+
+@pytest.mark.parametrize("p", [0.0, 0.25, 1.0])
+def test_exploration_minimum_is_drawn_per_segment_with_probability_p_uniform_on_2_to_max(p):
+    """hrm-spec.md §2: each training segment draws min_halt = (rand < p) * randint(2, halt_max_steps + 1), else 0,
+    and a slot halts only if steps >= min_halt. With a Q head that always says "halt", a slot that has just
+    finished segment s keeps running iff it explored and drew a minimum above s: probability p (H - s) / (H - 1)."""
+    H, N = 5, 20_000
+    torch.manual_seed(0)
+    model = ACTModel(_AlwaysHaltCore(), tiny_arch(halt_max_steps=H, halt_exploration_prob=p)).train()
+    b = {"inputs": torch.zeros(N, 1, dtype=torch.int32), "puzzle_identifiers": torch.zeros(N, dtype=torch.int32)}
+    for s in range(1, H + 1):
+        carry = model.initial_carry(b)
+        carry.halted.zero_()  # every slot mid-example with s - 1 segments done
+        carry.steps.fill_(s - 1)
+        carry, _ = model(carry, b)
+        assert (carry.steps == s).all()
+        running = float((~carry.halted).float().mean())
+        expected = p * (H - s) / (H - 1)
+        # The running fraction is Binomial(N, expected) / N: allow 5 standard deviations (0 when certain).
+        tol = 5 * math.sqrt(expected * (1 - expected) / N)
+        assert abs(running - expected) <= tol, (s, running, expected, tol)
+
+
+@pytest.mark.usefixtures("single_thread")
+@pytest.mark.parametrize("arch", ["hrm", "trm"])
+def test_no_slot_halts_before_its_drawn_minimum_in_training(arch):
+    """Replays each segment's exploration draws (the reference's order: rand, then randint) from the torch RNG
+    state before the call, and checks the halting rule exactly, slot by slot, over 12 segments of training
+    with a random Q head: halted = (steps >= H) | (Q says halt & steps >= min_halt)."""
+    from hrmkit.models.trm import TRMConfig
+
+    H, B, p = 4, 64, 0.5
+    torch.manual_seed(0)
+    cfg = (tiny_arch(halt_max_steps=H, halt_exploration_prob=p) if arch == "hrm" else
+           TRMConfig(hidden_size=32, num_heads=2, L_layers=1, H_cycles=2, L_cycles=2, puzzle_emb_ndim=32, puzzle_emb_len=1,
+                     expansion=2.0, halt_max_steps=H, halt_exploration_prob=p))
+    model = build_model(cfg, **TINY).train()
+    with torch.no_grad():  # per-slot Q decisions, roughly half "halt"
+        model.core.q_head.weight.normal_(0, 0.5)
+        model.core.q_head.bias.zero_()
+    carry = model.initial_carry(batch(B=B))
+    blocked = q_halted_early = 0
+    for seg in range(12):
+        before = torch.get_rng_state()
+        with torch.no_grad():
+            carry, out = model(carry, batch(B=B, seed=seg))
+        after = torch.get_rng_state()
+        torch.set_rng_state(before)
+        explore = torch.rand(B) < p
+        min_halt = explore * torch.randint(2, H + 1, (B,), dtype=torch.int32)
+        assert torch.equal(torch.get_rng_state(), after)  # the replay drew exactly what the segment drew
+        q_says_halt = (out["q_halt_logits"] > out["q_continue_logits"]) if arch == "hrm" else (out["q_halt_logits"] > 0)
+        steps = carry.steps
+        assert not (carry.halted & (steps < min_halt)).any(), f"segment {seg}: a slot halted before its minimum"
+        assert torch.equal(carry.halted, (steps >= H) | (q_says_halt & (steps >= min_halt))), seg
+        blocked += int((q_says_halt & (steps < min_halt)).sum())
+        q_halted_early += int((carry.halted & (steps < H)).sum())
+    assert blocked > 20 and q_halted_early > 20  # both sides of the rule were exercised
 
 
 def test_learned_positions_and_bfloat16_run():

@@ -1,6 +1,7 @@
 """Training loop, checkpoints and exact resume, evaluation and solving through the CLI."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from hrmkit.config import TrainConfig
 from hrmkit.data import build as B
 from hrmkit.errors import HrmError
 from hrmkit.evaluate import evaluate
-from hrmkit.models import HRMConfig, build_model
+from hrmkit.models import HRMConfig, TransformerConfig, build_model
 from hrmkit.models.trm import TRMConfig
 from hrmkit.solve import format_trace, from_pretrained, solve
 from hrmkit.tasks import get_task
@@ -36,23 +37,113 @@ def small_cfg(data, run_dir, **overrides) -> TrainConfig:
     return TrainConfig(**values)
 
 
-def test_resume_is_exact(data4, tmp_path):
-    straight = Trainer(small_cfg(data4, tmp_path / "a"), progress=False)
-    straight.fit(max_steps=14)
-    # The same run stopped after 6 steps (as if killed after its checkpoint), then resumed.
-    first = Trainer(small_cfg(data4, tmp_path / "b"), progress=False)
-    first.fit(max_steps=6)
+def _spread_q_head(trainer: Trainer, seed: int = 1) -> None:
+    """A non-zero Q head: at init (weight 0, bias -5) every slot says "continue" and all halt together at
+    halt_max_steps, so a fresh carry after a checkpoint would look the same as the saved one. Here most
+    slots want to halt, so the exploration draws (the torch RNG) decide when many of them do."""
+    g = torch.Generator().manual_seed(seed)
+    q = trainer.model.core.q_head
+    with torch.no_grad():
+        q.weight.copy_(0.25 * torch.randn(q.weight.shape, generator=g))
+        q.bias.copy_(torch.tensor([3.0, 0.0]))  # (halt, continue)
+
+
+def _snapshot(trainer: Trainer) -> dict[str, object]:
+    opt = {f"{name}.{k}": v.clone() for name, p in trainer.model.named_parameters() for k, v in trainer.optimizer.state[p].items()}
+    return {"weights": {k: v.clone() for k, v in trainer.model.state_dict().items()},
+            "carry": {k: v.clone() for k, v in trainer.carry.tensors().items()},
+            "optimizer": opt, "sampler": json.dumps(trainer.sampler.state_dict(), sort_keys=True),
+            "rng": torch.get_rng_state(), "step": trainer.step}
+
+
+def _assert_same(a: dict[str, object], b: dict[str, object]) -> None:
+    assert a["step"] == b["step"] and a["sampler"] == b["sampler"]
+    assert torch.equal(a["rng"], b["rng"]), "torch RNG streams diverged"
+    for part in ("weights", "carry", "optimizer"):
+        assert a[part].keys() == b[part].keys(), part
+        for name in a[part]:
+            assert torch.equal(a[part][name], b[part][name]), f"{part}: {name}"
+
+
+@pytest.mark.usefixtures("single_thread")
+@pytest.mark.parametrize("arch", ["hrm", "trm"])
+def test_resume_mid_act_with_slots_out_of_step_is_bit_exact(arch, data4, tmp_path):
+    """Stop at step 7 with halt_max_steps 4, per-slot Q halting and exploration on, so at the checkpoint the
+    slots sit at different segments: a resume that dropped the carry, the torch RNG (exploration draws),
+    the sampler or the optimizer state would continue differently from the uninterrupted run. Compared bit for
+    bit: every step's logged metrics, and at the end the weights, buffers, carry, optimizer, sampler and RNG."""
+    common = dict(halt_max_steps=4, halt_exploration_prob=0.5, hidden_size=32, num_heads=2, L_layers=1, H_cycles=2, L_cycles=2,
+                  puzzle_emb_ndim=32, expansion=2.0, forward_dtype="float32")
+    model_cfg = TRMConfig(**common, puzzle_emb_len=1) if arch == "trm" else HRMConfig(**common, H_layers=1)
+    stop, more = 7, 6
+
+    def cfg(run: str) -> TrainConfig:
+        return small_cfg(data4, tmp_path / run, arch=model_cfg, eval_interval=None, log_every=1)
+
+    def logged(run: str) -> list[dict[str, float]]:
+        # One row per step: that step's loss parts, halting count, accuracies (the timing column is dropped).
+        rows = [json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in r.items() if k != "steps_per_s"} for r in rows]
+
+    # The uninterrupted run (each Trainer reseeds the global RNG, so this one runs to the end first).
+    straight = Trainer(cfg("a"), progress=False)
+    _spread_q_head(straight)
+    straight.fit(max_steps=stop + more)
+    want = _snapshot(straight)
+    del straight
+
+    first = Trainer(cfg("b"), progress=False)
+    _spread_q_head(first)
+    first.fit(max_steps=stop)  # stops with a checkpoint at step 7
+    steps, halted = first.carry.steps, first.carry.halted
+    # The precondition that makes this test bite: slots out of step, some mid-example.
+    assert len(set(steps.tolist())) >= 3 and halted.any() and not halted.all(), (steps, halted)
     del first
-    resumed = Trainer(small_cfg(data4, tmp_path / "b"), run_dir=tmp_path / "b", resume=True, progress=False)
-    assert resumed.step == 6
-    resumed.fit(max_steps=8)
-    assert resumed.step == 14
-    for (name, p), (_, q) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items()):
-        assert torch.equal(p, q), name
-    for a, b in zip(straight.carry.tensors().values(), resumed.carry.tensors().values()):
-        assert torch.equal(a, b)
+
+    resumed = Trainer(cfg("b"), resume=True, progress=False)
+    assert resumed.step == stop
+    resumed.fit(max_steps=more)
+    a, b = logged("a"), logged("b")
+    assert [r["step"] for r in b] == list(range(1, stop + more + 1))
+    for row_a, row_b in zip(a, b, strict=True):
+        assert row_a == row_b, {k: (row_a[k], row_b.get(k)) for k in row_a if row_a[k] != row_b.get(k)} | {"step": row_a["step"]}
+    _assert_same(want, _snapshot(resumed))
     # The puzzle-embedding table is trained (sign-SGD) and saved with the model.
     assert resumed.model.core.puzzle_emb.weights.abs().sum() > 0
+
+
+@pytest.mark.usefixtures("single_thread")
+@pytest.mark.parametrize("arch", ["hrm", "trm", "transformer"])
+def test_trainer_gives_every_parameter_once_and_the_config_to_the_optimizers(arch, data4, tmp_path):
+    """AdamATan2 gets each model parameter exactly once with the config's betas and weight decay (values unlike
+    the optimizer's defaults, so a dropped argument shows); sign-SGD gets the puzzle table with its own lr and wd."""
+    sizes = dict(hidden_size=32, num_heads=2, puzzle_emb_ndim=32, expansion=2.0, halt_max_steps=3)
+    model_cfg = {"hrm": HRMConfig(**sizes, H_layers=1, L_layers=1),
+                 "trm": TRMConfig(**sizes, L_layers=1, H_cycles=2, L_cycles=2, puzzle_emb_len=1),
+                 "transformer": TransformerConfig(**sizes, num_layers=2)}[arch]
+    cfg = small_cfg(data4, tmp_path / "run", arch=model_cfg, eval_interval=None, lr=2e-3, lr_warmup_steps=4, beta1=0.8, beta2=0.99,
+                    weight_decay=0.37, puzzle_emb_lr=3e-2, puzzle_emb_weight_decay=0.23)
+    trainer = Trainer(cfg, progress=False)
+    handed = [p for group in trainer.optimizer.param_groups for p in group["params"]]
+    params = dict(trainer.model.named_parameters())
+    assert len({id(p) for p in handed}) == len(handed), "a parameter is in the optimizer twice"
+    missing = [n for n, p in params.items() if all(p is not q for q in handed)]
+    assert not missing and len(handed) == len(params), missing
+    for group in trainer.optimizer.param_groups:
+        assert group["betas"] == (0.8, 0.99) and group["weight_decay"] == 0.37
+    table = trainer.model.core.puzzle_emb
+    assert len(trainer.sparse.embeddings) == 1 and trainer.sparse.embeddings[0] is table
+    assert trainer.sparse.weight_decay == 0.23
+    assert all(table.weights is not p for p in handed)  # the table is sign-SGD's alone (a buffer, not an Adam parameter)
+
+    trainer.train_step()
+    # Step 1 of a 4-step warmup: both rates at a quarter of their base, and every parameter took a step.
+    assert all(math.isclose(g["lr"], 2e-3 / 4) for g in trainer.optimizer.param_groups)
+    assert math.isclose(trainer.sparse.lr, 3e-2 / 4)
+    assert all(float(trainer.optimizer.state[p]["step"]) == 1 for p in params.values())
+    # From a zero table, one sign-SGD step puts every touched entry at -lr * sign(g): magnitude exactly lr.
+    moved = table.weights[table.weights != 0]
+    assert moved.numel() > 0 and torch.allclose(moved.abs(), torch.tensor(3e-2 / 4))
 
 
 @pytest.mark.parametrize("arch", ["hrm", "trm"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -11,6 +13,7 @@ from hrmkit.ema import EMA
 from hrmkit.models import HRMConfig, TransformerConfig, TRMConfig, build_model, count_parameters
 from hrmkit.models.layers import PostNormMixerBlock, rms_norm
 from hrmkit.models.losses import act_loss
+from tests.reference_init import assert_reference_init
 
 B, SEQ, VOCAB = 4, 16, 6
 
@@ -80,6 +83,46 @@ def test_trm_shapes_prefix_and_initial_heads():
     carry, out = model(model.initial_carry(batch), batch)
     assert [s.shape for s in carry.state] == [(B, SEQ + 16, 32)] * 2 and not any(s.requires_grad for s in carry.state)
     assert out["logits"].shape == (B, SEQ, VOCAB) and out["q_halt_logits"].shape == (B,) and out["q_halt_logits"].dtype == torch.float32
+
+
+CHANNEL_BLOCK = {"mlp.gate_up_proj.weight": (3072, 512), "mlp.down_proj.weight": (512, 1536)}  # SwiGLU inter 1536
+ATTENTION = {"attn.qkv_proj.weight": (1536, 512), "attn.o_proj.weight": (512, 512)}  # fused q, k, v: 3 x 8 heads x 64
+IO = {"core.embed_tokens.weight": (11, 512), "core.lm_head.weight": (11, 512), "core.q_head.weight": (2, 512), "core.q_head.bias": (2,)}
+
+
+@pytest.mark.parametrize("variant", ["trm-att", "trm-mlp", "transformer"])
+def test_reference_models_have_the_reference_shapes_by_name_and_init(variant):
+    """trm-spec.md §1.3-1.7 on Sudoku (vocab 11, 81 cells, one puzzle id): every parameter and buffer by name and
+    shape, each initialised as the reference does. TRM has 16 prefix positions (97 in all); its MLP variant mixes
+    positions with a SwiGLU of width round_up_256(round(4 * 97 * 2/3)) = 512; the baseline has HRM's 1 prefix position."""
+    torch.manual_seed(0)
+    sudoku = dict(vocab_size=11, seq_len=81, num_puzzle_identifiers=1)
+    if variant == "transformer":
+        model = build_model(TransformerConfig(forward_dtype="float32"), **sudoku)
+        blocks = {f"core.layers.{i}.{k}": s for i in range(8) for k, s in (ATTENTION | CHANNEL_BLOCK).items()}
+        states, positions = {"core.H_init": (512,)}, 82
+    else:
+        mlp_t = variant == "trm-mlp"
+        model = build_model(TRMConfig(mlp_t=mlp_t, pos_encodings="none" if mlp_t else "rope", forward_dtype="float32"), **sudoku)
+        mixer = {"mlp_t.gate_up_proj.weight": (1024, 97), "mlp_t.down_proj.weight": (97, 512)} if mlp_t else ATTENTION
+        blocks = {f"core.net.layers.{i}.{k}": s for i in range(2) for k, s in (mixer | CHANNEL_BLOCK).items()}
+        states, positions = {"core.H_init": (512,), "core.L_init": (512,)}, 97
+    buffers = states | {"core.puzzle_emb.weights": (1, 512)}
+    rope = {} if variant == "trm-mlp" else {"core.rotary.cos": (positions, 64), "core.rotary.sin": (positions, 64)}
+    assert {n: tuple(p.shape) for n, p in model.named_parameters()} == IO | blocks
+    assert {n: tuple(t.shape) for n, t in model.state_dict().items()} == IO | blocks | buffers  # what a checkpoint holds
+    assert {n: tuple(b.shape) for n, b in model.named_buffers()} == buffers | rope
+    assert_reference_init(model.core, 512)
+    core = model.core
+    inputs = torch.randint(0, 11, (2, 81), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        core.puzzle_emb.weights.normal_()
+        x = core.embed(inputs, torch.zeros(2, dtype=torch.int32))
+    prefix = positions - 81
+    # sqrt(512) x [puzzle vector; zeros for the other prefix positions; token embeddings]
+    assert torch.allclose(x[:, 0], math.sqrt(512) * core.puzzle_emb.weights[0].expand(2, 512))
+    assert (x[:, 1:prefix] == 0).all()
+    assert torch.allclose(x[:, prefix:], math.sqrt(512) * core.embed_tokens.weight[inputs])
 
 
 def test_config_rejects_what_the_model_cannot_build():
