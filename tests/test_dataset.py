@@ -132,6 +132,11 @@ def test_maze_build_and_check(tmp_path):
     assert ds.metadata.seq_len == 81 and ds.metadata.vocab_size == 6
     assert ds["train"].num_puzzles == 80  # 8 dihedral variants each
     assert check_dataset(load_dataset(ds.path)).ok
+    from hrmkit.data.show import describe
+
+    card = describe(ds)
+    assert "made by: generated: random spanning trees" in card and "style=tree" in card
+    assert "train path_length: n=10 median" in card and "test path_length: n=5 median" in card
 
 
 def test_sudoku_csv_import(tmp_path):

@@ -16,7 +16,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from hrmkit.data.codec import grid_decode, grid_encode
 from hrmkit.data.format import DatasetError, DatasetMetadata
-from hrmkit.data.splits import CHUNK, Generated, assemble, read_csv, subsample, train_and_test
+from hrmkit.data.splits import CHUNK, Generated, assemble, csv_fingerprints, difficulty_summary, read_csv, subsample, train_and_test
 from hrmkit.errors import HrmError
 from hrmkit.puzzles import maze as maze_lib
 from hrmkit.puzzles.grid import DIHEDRAL_INVERSE, dihedral
@@ -157,10 +157,19 @@ class MazeTask(Task):
                 labels.append(grid_encode(dihedral(s, tid)))
             train_groups.append((np.stack(inputs), np.stack(labels)))
         test_groups = [(grid_encode(m)[None], grid_encode(s)[None]) for m, s, _ in test]
-        mean = {"train": float(np.mean([r for *_, r in train] or [0])), "test": float(np.mean([r for *_, r in test] or [0]))}
         seq_len = side * side
+        # The data card: where the mazes came from and their difficulty (shortest-path length in moves).
+        difficulty = {"measure": "shortest S-G path length in moves",
+                      "train": {"path_length": difficulty_summary([r for *_, r in train])},
+                      "test": {"path_length": difficulty_summary([r for *_, r in test])}}
+        if cfg.csv_dir:
+            source: dict[str, Any] = {"kind": "imported", **csv_fingerprints(Path(cfg.csv_dir), ["train.csv", "test.csv"])}
+        else:
+            how = ("random walls (density drawn per maze), S random, G beyond min_path, walls added to leave one shortest path"
+                   if cfg.style == "random" else "random spanning trees (perfect mazes) with a fraction of inner walls knocked down")
+            source = {"kind": "generated", "generator": how, "seed": cfg.seed}
         return TaskData(splits={"train": assemble(train_groups, seq_len), "test": assemble(test_groups, seq_len)},
-                        tokens=list(VOCAB), grid_shape=(side, side), stats={"mean_path_length": mean})
+                        tokens=list(VOCAB), grid_shape=(side, side), stats={"source": source, "difficulty": difficulty})
 
     def parse(self, text: str, meta: DatasetMetadata) -> np.ndarray:
         try:
