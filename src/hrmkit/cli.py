@@ -121,6 +121,12 @@ def _cmd_solve(args: argparse.Namespace) -> None:
         print(f"trace picture: {write_trace_picture(trace, meta, args.trace_out)}")
 
 
+def _cmd_serve(args: argparse.Namespace) -> None:
+    from hrmkit.serve import serve
+
+    serve(args.checkpoint, host=args.host, port=args.port, dataset=args.dataset, examples=args.examples, max_steps=args.max_steps)
+
+
 def _cmd_demo(args: argparse.Namespace) -> None:
     from hrmkit.demo import run_demo
 
@@ -207,6 +213,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--trace-out", metavar="FILE", help="also draw the grid after each segment to FILE.png (panels) or FILE.gif (frames)")
     v.set_defaults(func=_cmd_solve)
 
+    sv = sub.add_parser("serve", help="a local web page: give the model a puzzle and watch each ACT segment")
+    sv.add_argument("checkpoint", help="a checkpoint folder or a run folder")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    sv.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free port)")
+    sv.add_argument("--dataset", help="offer held-out examples from this dataset (default: the model's own, when found)")
+    sv.add_argument("--examples", type=int, default=8, help="held-out examples to offer (default 8)")
+    sv.add_argument("--max-steps", type=int, help="most segments one request may ask for (default max(64, 8 x halt_max_steps))")
+    sv.set_defaults(func=_cmd_serve)
+
     d = sub.add_parser("demo", help="build a small dataset, train a small model on CPU, evaluate, solve a held-out puzzle")
     d.add_argument("--out", default="runs/demo")
     d.add_argument("--max-steps", type=int, help="stop training early (for a quick look)")
@@ -223,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Numeric options and their smallest sensible value, checked before any work (and before torch is imported).
 _MINIMUM = {"train": 1, "test": 1, "num_aug": 0, "size": 1, "workers": 1, "min_clues": 0, "min_path": 0, "max_steps": 1, "steps": 1,
-            "max_examples": 1, "batch_size": 1, "n": 0, "index": 0}
+            "max_examples": 1, "batch_size": 1, "n": 0, "index": 0, "port": 0, "examples": 0}
 
 
 def parse_steps(text: str) -> list[int]:
