@@ -191,6 +191,10 @@ def create_app(session: Session) -> Flask:
     def _index() -> Response:
         return _static("index.html")
 
+    @app.get("/favicon.ico")
+    def _favicon() -> tuple[str, int]:
+        return "", 204  # browsers ask for one; answering "none" keeps their consoles free of 404s
+
     @app.get("/static/<name>")
     def _static(name: str) -> Response:
         if name not in STATIC_FILES:
