@@ -109,7 +109,22 @@ def _cmd_solve(args: argparse.Namespace) -> None:
         puzzle = Path(args.puzzle).read_text() if Path(args.puzzle).is_file() else args.puzzle.replace("\\n", "\n")
     else:
         raise HrmError("give a PUZZLE (text or a file) or --dataset DIR --index N")
-    print(format_trace(solve(model, meta, puzzle, steps=args.steps), meta, show_every_step=not args.final_only))
+    if args.trace_out:
+        from hrmkit.trace_viz import check_trace_path
+
+        check_trace_path(args.trace_out)  # before the model runs
+    trace = solve(model, meta, puzzle, steps=args.steps)
+    print(format_trace(trace, meta, show_every_step=not args.final_only))
+    if args.trace_out:
+        from hrmkit.trace_viz import write_trace_picture
+
+        print(f"trace picture: {write_trace_picture(trace, meta, args.trace_out)}")
+
+
+def _cmd_serve(args: argparse.Namespace) -> None:
+    from hrmkit.serve import serve
+
+    serve(args.checkpoint, host=args.host, port=args.port, dataset=args.dataset, examples=args.examples, max_steps=args.max_steps)
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
@@ -178,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("checkpoint", help="a checkpoint folder or a run folder")
     e.add_argument("dataset")
     e.add_argument("--split", default="test")
-    e.add_argument("--steps", type=int, help="ACT segments to run (test-time compute; default: the model's halt_max_steps)")
+    e.add_argument("--steps", help="ACT segments to run (test-time compute; default: the model's halt_max_steps), or a list such as "
+                                   "1,2,4,8,16,32: exact accuracy after each, drawn to a PNG beside the JSON report")
     e.add_argument("--max-examples", type=int)
     e.add_argument("--batch-size", type=int, default=256)
     e.add_argument("--device", default="auto")
@@ -194,7 +210,17 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--index", type=int, default=0, help="... at this example index")
     v.add_argument("--steps", type=int)
     v.add_argument("--final-only", action="store_true", help="show only the final segment")
+    v.add_argument("--trace-out", metavar="FILE", help="also draw the grid after each segment to FILE.png (panels) or FILE.gif (frames)")
     v.set_defaults(func=_cmd_solve)
+
+    sv = sub.add_parser("serve", help="a local web page: give the model a puzzle and watch each ACT segment")
+    sv.add_argument("checkpoint", help="a checkpoint folder or a run folder")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    sv.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free port)")
+    sv.add_argument("--dataset", help="offer held-out examples from this dataset (default: the model's own, when found)")
+    sv.add_argument("--examples", type=int, default=8, help="held-out examples to offer (default 8)")
+    sv.add_argument("--max-steps", type=int, help="most segments one request may ask for (default max(64, 8 x halt_max_steps))")
+    sv.set_defaults(func=_cmd_serve)
 
     d = sub.add_parser("demo", help="build a small dataset, train a small model on CPU, evaluate, solve a held-out puzzle")
     d.add_argument("--out", default="runs/demo")
@@ -212,13 +238,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Numeric options and their smallest sensible value, checked before any work (and before torch is imported).
 _MINIMUM = {"train": 1, "test": 1, "num_aug": 0, "size": 1, "workers": 1, "min_clues": 0, "min_path": 0, "max_steps": 1, "steps": 1,
-            "max_examples": 1, "batch_size": 1, "n": 0, "index": 0}
+            "max_examples": 1, "batch_size": 1, "n": 0, "index": 0, "port": 0, "examples": 0}
+
+
+def parse_steps(text: str) -> list[int]:
+    """`--steps 8` or `--steps 1,2,4,8` -> sorted distinct segment counts, or a one-line HrmError."""
+    parts = [p.strip() for p in text.split(",")]
+    if not any(parts):
+        raise HrmError("--steps: give a number of ACT segments or a comma-separated list such as 1,2,4,8")
+    values = []
+    for part in parts:
+        try:
+            values.append(int(part))
+        except ValueError:
+            raise HrmError(f"--steps: {part!r} is not a whole number (give e.g. --steps 8 or --steps 1,2,4,8)") from None
+    for value in values:
+        if value < _MINIMUM["steps"]:
+            raise HrmError(f"--steps must be at least {_MINIMUM['steps']}, got {value}")
+    return sorted(set(values))
 
 
 def check_ranges(args: argparse.Namespace) -> None:
+    if isinstance(getattr(args, "steps", None), str):  # eval's --steps takes a list
+        args.steps = parse_steps(args.steps)
     for name, minimum in _MINIMUM.items():
         value = getattr(args, name, None)
-        if value is not None and value < minimum:
+        if isinstance(value, int) and value < minimum:
             flag = "-n" if name == "n" else "--" + name.replace("_", "-")
             raise HrmError(f"{flag} must be at least {minimum}, got {value}")
 

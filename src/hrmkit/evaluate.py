@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,9 +100,13 @@ def evaluate(model: ACTModel, split: SplitArrays, meta: DatasetMetadata, batch_s
 
 
 def evaluate_checkpoint(checkpoint_path: str | os.PathLike, dataset_path: str | os.PathLike, *, split: str = "test",
-                        steps: int | None = None, max_examples: int | None = None, batch_size: int = 256, device_name: str = "auto",
-                        out: str | os.PathLike | None = None, progress: bool = False) -> dict[str, Any]:
-    """Evaluate a checkpoint (or a run's newest) on a dataset split; writes and returns a JSON report."""
+                        steps: int | Sequence[int] | None = None, max_examples: int | None = None, batch_size: int = 256,
+                        device_name: str = "auto", out: str | os.PathLike | None = None, progress: bool = False) -> dict[str, Any]:
+    """Evaluate a checkpoint (or a run's newest) on a dataset split; writes and returns a JSON report.
+
+    ``steps`` as a list of segment counts also measures exact accuracy after each of them (one run of the
+    largest: evaluation never halts early, so the first s segments of a longer run are an s-segment run)
+    and draws that curve to a PNG beside the report."""
     from hrmkit import checkpoint
     from hrmkit.data.format import load_dataset
     from hrmkit.runtime import select_device
@@ -111,11 +116,22 @@ def evaluate_checkpoint(checkpoint_path: str | os.PathLike, dataset_path: str | 
     model, meta = checkpoint.from_pretrained(ckpt, device)
     ds = load_dataset(dataset_path)
     check_compatible(meta, ds.metadata, str(ds.path))
-    result = evaluate(model, ds[split], ds.metadata, batch_size, device, steps=steps, max_examples=max_examples,
+    curve = sorted(set(steps)) if isinstance(steps, Sequence) and len(steps) > 1 else None
+    run_steps = max(curve) if curve else (steps[0] if isinstance(steps, Sequence) else steps)
+    trained_steps = model.halt_max_steps
+    result = evaluate(model, ds[split], ds.metadata, batch_size, device, steps=run_steps, max_examples=max_examples,
                       identifiers=ds.identifiers, progress=progress)
-    report = {"checkpoint": str(ckpt), "dataset": str(ds.path), "split": split, "steps": steps or model.halt_max_steps,
+    report = {"checkpoint": str(ckpt), "dataset": str(ds.path), "split": split, "steps": run_steps or trained_steps,
               **result.metrics, "exact_by_step": result.exact_by_step}
-    report_path = Path(out or ckpt / f"eval-{ds.path.name}-{split}.json")
+    report_path = Path(out or ckpt / f"eval-{ds.path.name}-{split}{'-steps' if curve else ''}.json")
+    if curve:
+        from hrmkit.viz import plot_steps_curve
+
+        report["trained_steps"] = trained_steps
+        report["exact_by_steps"] = {str(s): result.exact_by_step[s - 1] for s in curve}
+        title = f"{meta.task} {'x'.join(map(str, meta.grid_shape))}, {int(result.metrics['count'])} {split} examples"
+        report["plot_path"] = str(plot_steps_curve(curve, [result.exact_by_step[s - 1] for s in curve], trained_steps,
+                                                   report_path.with_suffix(".png"), title))
     atomic_write_text(report_path, json.dumps(report, indent=2))
     report["report_path"] = str(report_path)
     return report
@@ -132,6 +148,11 @@ def check_compatible(model_meta: DatasetMetadata, data_meta: DatasetMetadata, wh
 
 def format_report(report: dict[str, Any]) -> str:
     curve = "  ".join(f"{i + 1}:{v:.3f}" for i, v in enumerate(report["exact_by_step"]))
-    return (f"exact accuracy {report['exact_accuracy']:.4f}   token accuracy {report['accuracy']:.4f}   "
+    text = (f"exact accuracy {report['exact_accuracy']:.4f}   token accuracy {report['accuracy']:.4f}   "
             f"mean ACT steps {report['steps']:.2f}   examples {int(report['count'])}\n"
             f"exact accuracy after each segment: {curve}")
+    if "exact_by_steps" in report:
+        points = "  ".join(f"{s}:{v:.3f}" for s, v in report["exact_by_steps"].items())
+        text += (f"\nexact accuracy against ACT steps (trained with {report['trained_steps']}): {points}\n"
+                 f"curve: {report['plot_path']}")
+    return text

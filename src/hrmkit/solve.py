@@ -26,27 +26,61 @@ __all__ = ["SolveStep", "SolveTrace", "format_trace", "from_pretrained", "puzzle
 class SolveStep:
     step: int
     prediction: np.ndarray  # tokens [seq_len]
-    q_halt_prob: float  # the model's own belief that its answer is right (sigmoid of q_halt)
+    q_halt_logit: float
+    q_continue_logit: float | None  # None for a core without a Q-continue head (TRM's default)
+    halts: bool  # the model's own halting rule fires at this segment (ACTModel.wants_halt)
     changed: int  # cells that differ from the previous segment's prediction
     valid: bool | None  # the prediction checked by the task's rules (None when no checker applies)
+
+    @property
+    def q_halt_prob(self) -> float:
+        """sigmoid(q_halt): the model's own belief that its answer is right."""
+        return float(1.0 / (1.0 + np.exp(-self.q_halt_logit)))
 
 
 @dataclass
 class SolveTrace:
     puzzle: np.ndarray
     steps: list[SolveStep] = field(default_factory=list)
+    halt_rule: str = "q_halt > 0"  # ACTModel.halt_rule of the model that made the trace
+    halt_max_steps: int = 1  # the step limit training halts at when the rule never fires
 
     @property
     def answer(self) -> np.ndarray:
         return self.steps[-1].prediction
 
     @property
-    def halt_step(self) -> int:
-        """The first segment at which the model would halt on its own (q_halt > 0), else the last."""
-        for s in self.steps:
-            if s.q_halt_prob > 0.5:
-                return s.step
-        return self.steps[-1].step
+    def rule_halt_step(self) -> int | None:
+        """The first segment at which the model's halting rule fires; None when it never does."""
+        return next((s.step for s in self.steps if s.halts), None)
+
+    @property
+    def halt_step(self) -> int | None:
+        """The segment the model stops at by its training rule: the rule's first firing, else the step
+        limit; None when neither was reached within the segments run."""
+        fired = self.rule_halt_step
+        if fired is not None:
+            return fired
+        return self.halt_max_steps if len(self.steps) >= self.halt_max_steps else None
+
+    def decision(self) -> str:
+        """One sentence: where the model stops and why, with the numbers."""
+        fired = self.rule_halt_step
+        if fired is not None:
+            s = self.steps[fired - 1]
+            return f"the model halts at segment {fired}: its first segment with {self.halt_rule} ({_q_values(s)})"
+        best = max(self.steps, key=lambda s: s.q_halt_logit if s.q_continue_logit is None else s.q_halt_logit - s.q_continue_logit)
+        closest = f"closest at segment {best.step}: {_q_values(best)}"
+        if len(self.steps) >= self.halt_max_steps:
+            return (f"the halting rule ({self.halt_rule}) never fired ({closest}); the model stops at its step limit, "
+                    f"segment {self.halt_max_steps} (halt_max_steps)")
+        return (f"the halting rule ({self.halt_rule}) never fired in the {len(self.steps)} segments run ({closest}); "
+                f"the model would go on to its step limit, segment {self.halt_max_steps}")
+
+
+def _q_values(s: SolveStep) -> str:
+    text = f"q_halt {s.q_halt_logit:+.2f}, P(halt) {s.q_halt_prob:.2f}"
+    return text if s.q_continue_logit is None else f"{text}, q_continue {s.q_continue_logit:+.2f}"
 
 
 def puzzle_from_dataset(path: str | os.PathLike, split: str, index: int, model_meta: DatasetMetadata) -> np.ndarray:
@@ -73,20 +107,28 @@ def solve(model: ACTModel, meta: DatasetMetadata, puzzle: str | np.ndarray, step
         "labels": torch.zeros(1, len(tokens), dtype=torch.int32, device=device),
         "puzzle_identifiers": torch.zeros(1, dtype=torch.int32, device=device),
     }
-    was_training = model.training
+    was_training, limit = model.training, model.halt_max_steps
+    n_steps = steps or limit
     model.eval()
-    trace = SolveTrace(puzzle=tokens)
+    # Eval mode halts (and so restarts from the initial state) only at halt_max_steps: raise it for the
+    # run, as evaluate() does, so that segments past the training limit go on thinking instead of restarting.
+    model.halt_max_steps = max(n_steps, limit)
+    trace = SolveTrace(puzzle=tokens, halt_rule=model.halt_rule, halt_max_steps=limit)
     carry = model.initial_carry(batch)
     previous = tokens
     try:
-        for step in range(1, (steps or model.halt_max_steps) + 1):
+        for step in range(1, n_steps + 1):
             carry, out = model(carry, batch)
             pred = out["logits"][0].argmax(-1).cpu().numpy().astype(np.int32)
+            q_halt, q_continue = out["q_halt_logits"][0].float(), out["q_continue_logits"][0].float()
+            has_continue = model.core.has_q_continue
             trace.steps.append(SolveStep(
-                step=step, prediction=pred, q_halt_prob=float(torch.sigmoid(out["q_halt_logits"][0])),
-                changed=int((pred != previous).sum()), valid=task.check_answer(tokens, pred, meta)))
+                step=step, prediction=pred, q_halt_logit=float(q_halt), q_continue_logit=float(q_continue) if has_continue else None,
+                halts=bool(model.wants_halt(q_halt, q_continue)), changed=int((pred != previous).sum()),
+                valid=task.check_answer(tokens, pred, meta)))
             previous = pred
     finally:
+        model.halt_max_steps = limit
         model.train(was_training)
     return trace
 
@@ -106,10 +148,17 @@ def format_trace(trace: SolveTrace, meta: DatasetMetadata, show_every_step: bool
     for s in trace.steps:
         if show_every_step or s is trace.steps[-1]:
             verdict = {True: "valid", False: "not valid", None: "?"}[s.valid]
-            out.append(f"\nsegment {s.step}: {s.changed} cells changed, P(halt) {s.q_halt_prob:.2f}, answer {verdict}")
+            out.append(f"\nsegment {s.step}: {s.changed} cells changed, {_q_values(s)}: {'halt' if s.halts else 'continue'}, "
+                       f"answer {verdict}")
             out += grid_lines(s.prediction, previous)
         previous = s.prediction
-    final = trace.steps[-1]
-    out.append(f"\nthe model would halt at segment {trace.halt_step}; final answer is "
-               f"{'a correct solution' if final.valid else 'not a correct solution' if final.valid is False else 'unchecked'}")
+    out.append(f"\n{trace.decision()}")
+    stop = trace.halt_step
+    if stop is not None and stop < len(trace.steps):
+        out.append(f"answer at segment {stop}: {_verdict(trace.steps[stop - 1].valid)}")
+    out.append(f"answer after the last segment run ({len(trace.steps)}): {_verdict(trace.steps[-1].valid)}")
     return "\n".join(out)
+
+
+def _verdict(valid: bool | None) -> str:
+    return "a correct solution" if valid else "not a correct solution" if valid is False else "unchecked"

@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display needed
 import matplotlib.pyplot as plt
 
+from hrmkit.atomic import atomic_file
 from hrmkit.errors import HrmError
 
 
@@ -55,4 +56,27 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
     fig.savefig(tmp, dpi=90)
     plt.close(fig)
     tmp.replace(out)
+    return out
+
+
+def plot_steps_curve(steps: list[int], exact: list[float], trained_steps: int, out: str | os.PathLike, title: str) -> Path:
+    """Exact accuracy against the number of ACT segments run (test-time compute), log-2 x axis,
+    with the training step limit marked: to its right the model thinks longer than it was trained to."""
+    out = Path(out)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(steps, exact, "o-")
+    for s, v in zip(steps, exact):
+        ax.annotate(f"{v:.1%}", (s, v), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8)
+    ax.axvline(trained_steps, color="grey", linestyle="--", label=f"training limit ({trained_steps} segments)")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(steps, [str(s) for s in steps])
+    ax.set(title=f"exact accuracy against ACT steps\n{title}", xlabel="ACT segments run", ylabel="exact accuracy", ylim=(0, 1.05))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    try:
+        with atomic_file(out) as tmp:
+            fig.savefig(tmp, dpi=90)
+    finally:
+        plt.close(fig)
     return out

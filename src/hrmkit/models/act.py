@@ -63,6 +63,16 @@ class ACTModel(nn.Module):
             data={k: torch.empty_like(v) for k, v in batch.items()},
         )
 
+    @property
+    def halt_rule(self) -> str:
+        """The rule training halts by, in words (the step limit aside)."""
+        return "q_halt > q_continue" if self.core.has_q_continue else "q_halt > 0"
+
+    def wants_halt(self, q_halt: torch.Tensor, q_continue: torch.Tensor) -> torch.Tensor:
+        """The Q heads' own halting decision (training applies it, evaluation runs every segment);
+        one place, so that what a trace reports is what training does."""
+        return (q_halt > q_continue) if self.core.has_q_continue else (q_halt > 0)
+
     def forward(self, carry: ACTCarry, batch: dict[str, torch.Tensor]) -> tuple[ACTCarry, dict[str, torch.Tensor]]:
         halted = carry.halted
         state = self.core.reset_state(carry.state, halted)
@@ -78,13 +88,12 @@ class ACTModel(nn.Module):
             is_last = steps >= self.halt_max_steps
             halted = is_last
             if self.training and self.halt_max_steps > 1:
-                learns_continue = self.core.has_q_continue
-                halted = halted | ((q_halt > q_continue) if learns_continue else (q_halt > 0))
+                halted = halted | self.wants_halt(q_halt, q_continue)
                 # Exploration: some slots must run at least a random number of segments.
                 explore = torch.rand_like(q_halt) < self.halt_exploration_prob
                 min_halt = explore * torch.randint_like(steps, low=2, high=self.halt_max_steps + 1)
                 halted = halted & (steps >= min_halt)
-                if learns_continue:
+                if self.core.has_q_continue:
                     # Q-continue target: bootstrap from one more segment (no replay buffer, no target net).
                     _, _, next_halt, next_continue = self.core(state, x.detach())
                     outputs["target_q_continue"] = torch.sigmoid(

@@ -1,0 +1,255 @@
+"""`hrm serve`: a local web page on which a person gives a model a puzzle and watches it think, segment by segment.
+
+Flask (on Werkzeug's threaded server) because the work per request is one synchronous torch call: an
+async framework would buy nothing, and Flask is small, well kept and brings request-size limits and
+JSON errors with no extra server package. The page (``hrmkit/static``) is served from the package and
+the Content-Security-Policy forbids it to load anything from elsewhere.
+
+    GET  /                the page
+    GET  /api/info        the model, the task, the step limits, a few held-out examples
+    POST /api/solve       {"puzzle": TEXT, "steps": N} -> every segment's grid, changed cells, Q values, validity
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from hrmkit import checkpoint
+from hrmkit.data.format import DatasetMetadata
+from hrmkit.errors import HrmError
+from hrmkit.models import ACTModel
+from hrmkit.solve import SolveTrace, solve
+from hrmkit.tasks import Task, get_task, task_names
+
+MAX_BODY_BYTES = 64 * 1024  # a 30x30 maze is about 1 KB of text; anything far larger is not a puzzle
+STATIC_FILES = {"index.html": "text/html", "serve.js": "text/javascript", "serve.css": "text/css"}
+# The page may talk to this server only: no CDN, no fonts, no analytics, nothing fetched from elsewhere.
+CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'"
+
+
+def default_steps_limit(halt_max_steps: int) -> int:
+    """The most segments one request may ask for: room to think well past training, not to pin the CPU for minutes."""
+    return max(64, 8 * halt_max_steps)
+
+
+@dataclass
+class Session:
+    """What the server holds: one model, its task, and the examples it offers."""
+
+    model: ACTModel
+    meta: DatasetMetadata
+    description: str
+    max_steps: int
+    examples: list[dict[str, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # one solve at a time: solve() switches model state
+
+    @property
+    def task(self) -> Task:
+        return get_task(self.meta.task)
+
+
+def grid_text(task: Task, tokens: np.ndarray, meta: DatasetMetadata) -> str:
+    """Tokens as text the task's parser reads back: one line per row, one character per cell."""
+    cells = task.cells(tokens, meta)
+    w = meta.grid_shape[1]
+    return "\n".join("".join(cells[r:r + w]) for r in range(0, len(cells), w))
+
+
+def find_dataset(run: Path, data_path: str) -> Path | None:
+    """The model's dataset: data_path as given, else relative to the run's folder or one of its parents
+    (a run trained as `hrm train` in a project folder keeps a relative data_path)."""
+    candidates = [Path(data_path)] + [base / data_path for base in [run, *run.parents]]
+    return next((p for p in candidates if (p / "metadata.json").is_file()), None)
+
+
+def load_examples(dataset: Path, meta: DatasetMetadata, n: int) -> list[dict[str, str]]:
+    """``n`` held-out (test split) puzzles spread over the split, as text."""
+    from hrmkit.data.format import load_dataset
+    from hrmkit.evaluate import check_compatible
+
+    ds = load_dataset(dataset, verify_hash=False)
+    check_compatible(meta, ds.metadata, str(dataset))
+    split = "test" if "test" in ds.metadata.splits else next(iter(ds.metadata.splits))
+    arrays = ds[split]
+    task = get_task(meta.task)
+    picks = np.unique(np.linspace(0, arrays.num_examples - 1, min(n, arrays.num_examples)).astype(int)) if n else []
+    return [{"name": f"{split} #{i}", "text": grid_text(task, np.asarray(arrays.inputs[i]), meta)} for i in picks]
+
+
+def open_session(path: str | os.PathLike, *, dataset: str | os.PathLike | None = None, examples: int = 8,
+                 max_steps: int | None = None) -> Session:
+    from hrmkit.demo import describe_arch
+
+    ckpt = checkpoint.resolve(path)
+    cfg, _ = checkpoint.read_config(ckpt)
+    model, meta = checkpoint.from_pretrained(ckpt)
+    if dataset is not None:
+        data = Path(dataset)
+        if not (data / "metadata.json").is_file():
+            raise HrmError(f"--dataset {data}: not a dataset folder (no metadata.json)")
+    else:
+        data = find_dataset(ckpt, cfg.data_path)
+    n_params = sum(p.numel() for p in model.parameters())
+    return Session(model=model, meta=meta, description=describe_arch(cfg.arch, n_params),
+                   max_steps=max_steps or default_steps_limit(model.halt_max_steps),
+                   examples=load_examples(data, meta, examples) if data is not None and examples else [])
+
+
+# --------------------------------------------------------------------------- requests
+
+
+def _other_task(text: str, meta: DatasetMetadata) -> str | None:
+    """The registered task whose parser reads ``text`` as a puzzle, when this model's does not (a hint)."""
+    for name in task_names():
+        if name == meta.task:
+            continue
+        try:
+            get_task(name).parse(text, meta)
+        except HrmError as e:
+            if str(e).startswith("bad puzzle"):  # the other parser rejects it too
+                continue
+        except Exception:
+            continue
+        return name
+    return None
+
+
+def _steps(body: dict[str, Any], session: Session) -> int:
+    steps = body.get("steps", session.model.halt_max_steps)
+    if isinstance(steps, bool) or not isinstance(steps, int):
+        raise HrmError(f"steps must be a whole number, got {steps!r}")
+    if steps < 1:
+        raise HrmError(f"steps must be at least 1, got {steps}")
+    if steps > session.max_steps:
+        raise HrmError(f"steps must be at most {session.max_steps} on this server (hrm serve --max-steps), got {steps}")
+    return steps
+
+
+def _parse(text: Any, session: Session) -> np.ndarray:
+    if not isinstance(text, str) or not text.strip():
+        raise HrmError("give the puzzle as text in \"puzzle\"")
+    try:
+        return session.task.parse(text, session.meta)
+    except HrmError as e:
+        other = _other_task(text, session.meta)
+        if other is not None:
+            raise HrmError(f"this model solves {session.meta.task} puzzles; that looks like a {other} puzzle") from None
+        raise HrmError(str(e)) from None
+
+
+def trace_payload(trace: SolveTrace, session: Session) -> dict[str, Any]:
+    task, meta = session.task, session.meta
+    puzzle = task.cells(trace.puzzle, meta)
+    segments, previous = [], puzzle
+    for s in trace.steps:
+        cells = task.cells(s.prediction, meta)
+        segments.append({
+            "step": s.step, "cells": cells, "changed": [i for i, (a, b) in enumerate(zip(cells, previous)) if a != b],
+            "q_halt": s.q_halt_logit, "q_continue": s.q_continue_logit, "p_halt": s.q_halt_prob, "halts": s.halts, "valid": s.valid,
+        })
+        previous = cells
+    return {"task": meta.task, "grid_shape": list(meta.grid_shape), "puzzle": puzzle, "segments": segments,
+            "halt_rule": trace.halt_rule, "halt_max_steps": trace.halt_max_steps, "halt_step": trace.halt_step,
+            "decision": trace.decision()}
+
+
+def create_app(session: Session) -> Flask:
+    app = Flask("hrmkit.serve", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES  # a larger body gets 413 before it is read
+    app.json.sort_keys = False
+    static = resources.files("hrmkit") / "static"
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.errorhandler(HTTPException)
+    def _http_error(e: HTTPException) -> tuple[Response, int]:
+        messages = {413: f"request body too large (at most {MAX_BODY_BYTES // 1024} KiB)"}
+        return jsonify(error=messages.get(e.code or 500, e.description)), e.code or 500
+
+    @app.errorhandler(HrmError)
+    def _user_error(e: HrmError) -> tuple[Response, int]:
+        return jsonify(error=str(e)), 400
+
+    @app.get("/")
+    def _index() -> Response:
+        return _static("index.html")
+
+    @app.get("/favicon.ico")
+    def _favicon() -> tuple[str, int]:
+        return "", 204  # browsers ask for one; answering "none" keeps their consoles free of 404s
+
+    @app.get("/static/<name>")
+    def _static(name: str) -> Response:
+        if name not in STATIC_FILES:
+            return jsonify(error=f"no such file: {name}"), 404
+        return Response((static / name).read_bytes(), mimetype=STATIC_FILES[name])
+
+    @app.get("/api/info")
+    def _info() -> Response:
+        return jsonify(task=session.meta.task, grid_shape=list(session.meta.grid_shape), model=session.description,
+                       halt_rule=session.model.halt_rule, halt_max_steps=session.model.halt_max_steps, max_steps=session.max_steps,
+                       examples=session.examples)
+
+    @app.post("/api/solve")
+    def _solve() -> Response:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise HrmError('send a JSON object {"puzzle": TEXT, "steps": N} with Content-Type: application/json')
+        steps = _steps(body, session)
+        tokens = _parse(body.get("puzzle"), session)
+        started = time.perf_counter()
+        with session.lock, torch.inference_mode():
+            trace = solve(session.model, session.meta, tokens, steps=steps)
+        return jsonify(**trace_payload(trace, session), seconds=round(time.perf_counter() - started, 4))
+
+    return app
+
+
+# --------------------------------------------------------------------------- the server
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def serve(path: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 8000, dataset: str | os.PathLike | None = None,
+          examples: int = 8, max_steps: int | None = None) -> None:
+    """Serve the page until Ctrl-C. Port 0 takes a free port; the URL printed names the one taken."""
+    from werkzeug.serving import make_server
+
+    session = open_session(path, dataset=dataset, examples=examples, max_steps=max_steps)
+    try:
+        server = make_server(host, port, create_app(session), threaded=True)
+    except (OSError, OverflowError, SystemExit) as e:  # werkzeug exits on a port in use; a port > 65535 overflows
+        raise HrmError(f"cannot listen on {host}:{port} ({getattr(e, 'strerror', None) or 'address in use or not available'})") from None
+    shown = f"[{host}]" if ":" in host else host
+    print(f"{session.description}\n{len(session.examples)} examples to pick; up to {session.max_steps} segments per request", flush=True)
+    if not is_loopback(host):
+        print(f"note: listening on {host}: anyone who can reach this machine can use the page (there is no login)", flush=True)
+    print(f"serving on http://{shown}:{server.server_port}/  (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
+    finally:
+        server.server_close()

@@ -1,0 +1,222 @@
+"""`hrm serve`: the HTTP API (answers and refusals, the server staying up) and the page driven in headless Chromium."""
+
+import json
+import queue
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from tiny_checkpoint import make_checkpoint, make_data, tiny_trm
+
+from hrmkit.cli import main
+
+START_SECONDS = 120  # importing torch on a loaded 2-core machine can take a while
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_data(tmp_path_factory.mktemp("data") / "s4")
+
+
+@pytest.fixture(scope="module")
+def run(data, tmp_path_factory):
+    return make_checkpoint(tmp_path_factory.mktemp("runs") / "trm", data, tiny_trm())
+
+
+def start_server(args: list[str]) -> tuple[subprocess.Popen, str]:
+    """`hrm serve ... --port 0` in a subprocess; the URL it prints once it listens."""
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "hrmkit.cli", "serve", *args, "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    seen, deadline = [], time.monotonic() + START_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            if proc.poll() is not None:
+                break
+            continue
+        seen.append(line)
+        if m := re.search(r"serving on (http://\S+/)", line):
+            return proc, m.group(1)
+    stop_server(proc)
+    raise AssertionError("hrm serve did not start:\n" + "".join(seen))
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server(run):
+    proc, url = start_server([str(run), "--examples", "3"])
+    try:
+        yield proc, url
+    finally:
+        stop_server(proc)
+
+
+def request(url: str, body: bytes | None = None, content_type: str = "application/json") -> tuple[int, dict]:
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": content_type} if body is not None else {})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def solve_api(url: str, puzzle: str, steps: int) -> dict:
+    status, body = request(url + "api/solve", json.dumps({"puzzle": puzzle, "steps": steps}).encode())
+    assert status == 200, body
+    return body
+
+
+def test_info_and_solve(server):
+    _, url = server
+    status, info = request(url + "api/info")
+    assert status == 200 and info["task"] == "sudoku" and info["grid_shape"] == [4, 4] and info["halt_rule"] == "q_halt > 0"
+    assert info["max_steps"] == 64 and [e["name"] for e in info["examples"]] == ["test #0", "test #2", "test #5"]
+    body = solve_api(url, info["examples"][0]["text"], 5)  # more segments than training's 2
+    assert [s["step"] for s in body["segments"]] == [1, 2, 3, 4, 5] and body["halt_max_steps"] == 2
+    previous = body["puzzle"]
+    for s in body["segments"]:
+        assert len(s["cells"]) == 16 and 0 <= s["p_halt"] <= 1 and s["q_continue"] is None and s["valid"] in (True, False)
+        assert s["changed"] == [i for i in range(16) if s["cells"][i] != previous[i]]
+        previous = s["cells"]
+    assert body["decision"].startswith("the halting rule (q_halt > 0) never fired")  # untrained heads: q_halt = -5
+
+
+MAZE = "#########\n#S    # #\n# ### # #\n#   #   #\n### # ###\n#   #  G#\n# ##### #\n#       #\n#########"
+BAD = [
+    ("wrong length", {"puzzle": "1.2.3", "steps": 2}, 400, "bad puzzle: expected 81 cells (or 16 or 36), got 5"),
+    ("illegal character", {"puzzle": "1.2x" + "." * 12, "steps": 2}, 400, "bad puzzle: invalid character 'x' at cell 4"),
+    ("digit out of range", {"puzzle": "9" + "." * 15, "steps": 2}, 400, "out of range 1..4"),
+    ("grid larger than the model's", {"puzzle": "." * 81, "steps": 2}, 400, "this model solves 4x4 Sudoku, got 9x9"),
+    ("a maze for a sudoku model", {"puzzle": MAZE, "steps": 2}, 400, "this model solves sudoku puzzles; that looks like a maze puzzle"),
+    ("steps 0", {"puzzle": "." * 16, "steps": 0}, 400, "steps must be at least 1, got 0"),
+    ("steps -3", {"puzzle": "." * 16, "steps": -3}, 400, "steps must be at least 1, got -3"),
+    ("steps absurd", {"puzzle": "." * 16, "steps": 10**9}, 400, "steps must be at most 64 on this server"),
+    ("steps not a number", {"puzzle": "." * 16, "steps": "many"}, 400, "steps must be a whole number, got 'many'"),
+    ("no puzzle", {"steps": 2}, 400, 'give the puzzle as text in "puzzle"'),
+    ("not an object", [1, 2], 400, "send a JSON object"),
+]
+
+
+@pytest.mark.parametrize(("name", "body", "status", "message"), BAD, ids=[b[0] for b in BAD])
+def test_bad_requests_get_4xx_with_a_message(server, name, body, status, message):
+    proc, url = server
+    got, answer = request(url + "api/solve", json.dumps(body).encode())
+    assert got == status and message in answer["error"], answer
+    assert proc.poll() is None and request(url + "api/info")[0] == 200  # still serving
+
+
+def test_malformed_and_huge_bodies_and_unknown_paths(server):
+    proc, url = server
+    assert request(url + "api/solve", b"{not json")[0] == 400
+    assert request(url + "api/solve", b'{"puzzle": "1..."}', content_type="text/plain")[0] == 400
+    status, answer = request(url + "api/solve", b'{"puzzle": "' + b"." * (2 << 20) + b'"}')
+    assert status == 413 and answer["error"] == "request body too large (at most 64 KiB)"
+    assert request(url + "static/../serve.py")[0] == 404 and request(url + "nothing")[0] == 404
+    assert proc.poll() is None and solve_api(url, "." * 16, 1)["segments"]
+
+
+def test_the_page_loads_nothing_from_elsewhere(server):
+    _, url = server
+    with urllib.request.urlopen(url) as r:
+        csp = r.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "script-src 'self'" in csp and "connect-src 'self'" in csp
+    static = Path(__file__).parents[1] / "src" / "hrmkit" / "static"
+    for file in static.iterdir():
+        assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", file.read_text()), f"{file.name} names another host"
+
+
+def test_serve_refuses_a_dataset_of_another_task_and_bad_options(run, tmp_path, capsys):
+    maze = make_data(tmp_path / "m", "maze-9x9", train=2, test=2)
+    assert main(["serve", str(run), "--dataset", str(maze)]) == 2
+    err = capsys.readouterr().err
+    assert "is a maze dataset; this model was trained on sudoku" in err and err.count("\n") == 1
+    assert main(["serve", str(run), "--port", "-1"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --port must be at least 0, got -1"
+    assert main(["serve", str(tmp_path / "none")]) == 2
+    assert "no such checkpoint or run folder" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the page in a real browser
+
+
+def chromium():
+    """Headless Debian Chromium through its own chromedriver (no browser download: selenium-manager is not used)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    assert binary and driver, "the browser test needs chromium and chromedriver: apt-get install -y chromium chromium-driver (.ci/run does)"
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1300,900"):
+        options.add_argument(arg)
+    return webdriver.Chrome(options=options, service=Service(driver))
+
+
+def test_the_page_solves_a_picked_puzzle_and_shows_errors(server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _, url = server
+    info = request(url + "api/info")[1]
+    browser = chromium()
+    try:
+        wait = WebDriverWait(browser, 60)
+        browser.get(url)
+        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "body[data-ready=true]")))
+        Select(browser.find_element(By.ID, "examples")).select_by_visible_text("test #2")
+        puzzle = browser.find_element(By.ID, "puzzle").get_property("value")
+        assert puzzle == info["examples"][1]["text"]
+        steps = browser.find_element(By.ID, "steps")
+        steps.send_keys(Keys.CONTROL, "a")
+        steps.send_keys("3")
+        assert browser.find_element(By.ID, "steps-slider").get_property("value") == "3"
+        browser.find_element(By.ID, "solve").click()
+        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "body[data-state=solved]")))
+
+        expected = solve_api(url, puzzle, 3)
+
+        def shown() -> tuple[list[str], int]:
+            cells = browser.find_elements(By.CSS_SELECTOR, "#grid td")
+            return [c.get_attribute("data-cell") for c in cells], sum("changed" in c.get_attribute("class") for c in cells)
+
+        assert browser.find_element(By.ID, "segment-title").text == "segment 3 of 3"
+        assert shown() == (expected["segments"][2]["cells"], len(expected["segments"][2]["changed"]))
+        assert "P(halt) 0.01" in browser.find_element(By.ID, "seginfo").text
+        assert browser.find_element(By.ID, "verdict").text in ("answer valid by the rules ✓", "answer not valid ✗")
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#halt-chart .bar")) == 3
+        assert browser.find_element(By.ID, "decision").text.startswith("The halting rule (q_halt > 0) never fired")
+        browser.find_element(By.ID, "segment").send_keys(Keys.HOME)  # back to segment 1
+        wait.until(EC.text_to_be_present_in_element((By.ID, "segment-title"), "segment 1 of 3"))
+        assert shown() == (expected["segments"][0]["cells"], len(expected["segments"][0]["changed"]))
+
+        box = browser.find_element(By.ID, "puzzle")
+        box.clear()
+        box.send_keys("12x")
+        browser.find_element(By.ID, "solve").click()
+        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "body[data-state=error]")))
+        assert browser.find_element(By.ID, "error").text == "bad puzzle: invalid character 'x' at cell 3"
+    finally:
+        browser.quit()
