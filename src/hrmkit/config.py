@@ -10,8 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
 
 from hrmkit.errors import HrmError, first_validation_error
-from hrmkit.models.base import ModelConfig
-from hrmkit.models.registry import parse_model_config
+from hrmkit.model_configs import ModelConfig, parse_model_config  # torch-free: configs validate before torch loads
 
 
 class ConfigError(HrmError):
@@ -21,7 +20,7 @@ class ConfigError(HrmError):
 class TrainConfig(BaseModel):
     """One training run. Defaults follow the reference cfg_pretrain.yaml (the ARC setting)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # lr=nan or lr=.inf is a typo, not a setting
     data_path: str
     data_preset: str | None = Field(None, description="build data_path from this dataset preset when it is missing")
     arch: SerializeAsAny[ModelConfig] = Field(default_factory=lambda: parse_model_config({}),

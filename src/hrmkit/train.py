@@ -31,6 +31,7 @@ from hrmkit.models import ACTCarry, ACTModel, build_model
 from hrmkit.models.layers import SparsePuzzleEmbedding
 from hrmkit.models.losses import act_loss
 from hrmkit.optim import AdamATan2, SignSGDSparse, load_optimizer_tensors, lr_at, optimizer_tensors
+from hrmkit.preflight import default_run_dir
 from hrmkit.runtime import Runtime, init_runtime, stop_on_interrupt
 from hrmkit.tasks import get_task
 
@@ -39,10 +40,6 @@ def steps_per_epoch(cfg: TrainConfig, dataset: Dataset) -> float:
     """An epoch visits every group once, one variant each (reference definition)."""
     info = dataset.metadata.splits["train"]
     return info.total_groups * info.mean_puzzle_examples / cfg.global_batch_size
-
-
-def _default_run_dir(cfg: TrainConfig) -> Path:
-    return Path("runs") / f"{Path(cfg.data_path).name}-{cfg.arch.name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def new_run(config: str, overrides: list[str] | None = None, run_dir: str | None = None, progress: bool = True) -> Trainer:
@@ -64,7 +61,7 @@ class Trainer:
         self.cfg = cfg
         self.progress = progress
         self.rt = runtime or init_runtime(cfg.device)
-        self.run_dir = Path(run_dir or cfg.run_dir or _default_run_dir(cfg))
+        self.run_dir = Path(run_dir or cfg.run_dir or default_run_dir(cfg))
         if not resume and (self.run_dir / "checkpoints" / "latest").exists():
             raise HrmError(f"{self.run_dir} already holds a run; resume it with `hrm train --resume {self.run_dir}` or pick another run_dir")
         if self.rt.is_main:
