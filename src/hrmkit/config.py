@@ -33,8 +33,8 @@ class TrainConfig(BaseModel):
     lr_min_ratio: float = Field(1.0, ge=0, le=1)
     lr_warmup_steps: int = Field(2000, ge=0)
     weight_decay: float = Field(0.1, ge=0)
-    beta1: float = 0.9
-    beta2: float = 0.95
+    beta1: float = Field(0.9, ge=0, lt=1)  # the optimizer's own range, checked here rather than in the trainer
+    beta2: float = Field(0.95, ge=0, lt=1)
     puzzle_emb_lr: float = Field(1e-2, ge=0)
     puzzle_emb_weight_decay: float = Field(0.1, ge=0)
     ema: bool = Field(False, description="keep an exponential moving average of the weights; evaluate and solve with it (TRM)")
@@ -56,8 +56,10 @@ class TrainConfig(BaseModel):
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    # Besides YAMLError: ValueError for dates such as 2001-13-45 (and undecodable bytes), RecursionError for deep nesting.
+    except (yaml.YAMLError, ValueError, RecursionError) as e:
+        lines = str(e).strip().splitlines()
+        raise ConfigError(f"{path}: not valid YAML ({lines[0] if lines else type(e).__name__})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings")
     return data
@@ -90,7 +92,7 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
         key, raw = item.split("=", 1)
         try:
             value = yaml.safe_load(raw) if raw != "" else ""
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError, RecursionError):  # not a YAML value (e.g. the date 2001-13-45): keep the text
             value = raw
         node = values
         parts = key.split(".")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hrmkit.errors import HrmError
 from hrmkit.puzzles.grid import dihedral
 
 WALL, OPEN, START, GOAL, PATH = 0, 1, 2, 3, 4
@@ -25,8 +26,8 @@ __all__ = [
 ]
 
 
-class MazeError(ValueError):
-    """A maze text or grid that is not a valid maze; the message names the fault."""
+class MazeError(HrmError, ValueError):
+    """A maze text or grid that is not a valid maze; the message names the fault (in one line, as any HrmError)."""
 
 
 @dataclass
