@@ -295,17 +295,22 @@ class Trainer:
         inference = checkpoint.read_tensors(path, "model")
         raw = checkpoint.read_tensors(path, "raw_model") if self.ema is not None else inference
         checkpoint.load_weights(self.model, raw, path)
-        if self.ema is not None:
-            self.ema.load_state_dict({name: inference[name] for name in self.ema.shadow if name in inference})
-        load_optimizer_tensors(self.optimizer, self.model, checkpoint.read_tensors(path, "optimizer"))
+        optimizer, carry, rng = (checkpoint.read_tensors(path, name) for name in ("optimizer", "carry", "rng"))
         prefix = f"rank{self.rt.rank}."
-        carry = checkpoint.read_tensors(path, "carry")
-        self.carry = ACTCarry.from_tensors({k.removeprefix(prefix): v.to(self.rt.device) for k, v in carry.items() if k.startswith(prefix)})
-        rng = checkpoint.read_tensors(path, "rng")
-        torch.set_rng_state(rng[prefix + "torch_cpu"])
-        if prefix + "torch_cuda" in rng and self.rt.device.type == "cuda":
-            torch.cuda.set_rng_state(rng[prefix + "torch_cuda"], self.rt.device)
-        self.sampler.load_state_dict(state["sampler"])
+        try:
+            if self.ema is not None:
+                self.ema.load_state_dict({name: inference[name] for name in self.ema.shadow if name in inference})
+            load_optimizer_tensors(self.optimizer, self.model, optimizer)
+            self.carry = ACTCarry.from_tensors({k.removeprefix(prefix): v.to(self.rt.device) for k, v in carry.items()
+                                                if k.startswith(prefix)})
+            torch.set_rng_state(rng[prefix + "torch_cpu"])
+            if prefix + "torch_cuda" in rng and self.rt.device.type == "cuda":
+                torch.cuda.set_rng_state(rng[prefix + "torch_cuda"], self.rt.device)
+            self.sampler.load_state_dict(state["sampler"])
+        # Each file was readable, but its contents are not this run's (a file from elsewhere, an edited state.json).
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError, OverflowError) as e:
+            lines = str(e).strip().splitlines()
+            raise checkpoint.CheckpointError(f"{path}: cannot resume from it ({type(e).__name__}: {lines[0] if lines else 'no detail'})") from None
         self.step = int(state["step"])
         self.last_eval = state.get("last_eval", {})
 
