@@ -224,6 +224,7 @@ def test_bad_train_commands_and_options_are_refused_in_one_line_before_torch_is_
         (["train", "demo", "lr=fast"], "lr: Input should be a valid number"),
         (["train", "demo", "lr=.nan"], "lr: Input should be a finite number"),
         (["train", "demo", "global_batch_size=0"], "global_batch_size: Input should be greater than 0"),
+        (["train", "demo", "beta1=1"], "beta1: Input should be less than 1"),  # was accepted, then AdamATan2 raised a ValueError
         (["train", "demo", "epochs"], "override 'epochs' is not of the form key=value"),
         (["train", "demo", "arch.name=nonesuch"], "arch: unknown model 'nonesuch'; choose "),
         (["train", "demo", f"data_path={tmp_path / 'nowhere'}", "data_preset=null"], f"dataset {tmp_path / 'nowhere'} not found"),
