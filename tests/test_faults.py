@@ -225,6 +225,8 @@ def test_bad_train_commands_and_options_are_refused_in_one_line_before_torch_is_
         (["train", "demo", "lr=.nan"], "lr: Input should be a finite number"),
         (["train", "demo", "global_batch_size=0"], "global_batch_size: Input should be greater than 0"),
         (["train", "demo", "beta1=1"], "beta1: Input should be less than 1"),  # was accepted, then AdamATan2 raised a ValueError
+        (["train", "demo", "eval_max_examples=0"], "eval_max_examples: Input should be greater than or equal to 1"),  # failed at the 1st eval
+        (["train", "demo", "eval_interval=-1"], "eval_interval: Input should be greater than or equal to 1"),  # evaluated every step
         (["train", "demo", "epochs"], "override 'epochs' is not of the form key=value"),
         (["train", "demo", "arch.name=nonesuch"], "arch: unknown model 'nonesuch'; choose "),
         (["train", "demo", f"data_path={tmp_path / 'nowhere'}", "data_preset=null"], f"dataset {tmp_path / 'nowhere'} not found"),
@@ -254,3 +256,22 @@ def test_bad_train_commands_and_options_are_refused_in_one_line_before_torch_is_
         assert result["out"] == "", result  # nothing printed, so no checkpoint folder named
         assert not result["torch"], f"torch was imported before refusing {argv}"
     assert list(work.iterdir()) == []  # nothing written
+
+
+def test_library_calls_refuse_counts_below_one_too(data, tmp_path):
+    """The CLI range-checks its options; the library functions behind it must not read 0 or -5 as "the default"."""
+    from hrmkit.errors import HrmError
+    from hrmkit.evaluate import evaluate
+    from hrmkit.solve import solve
+
+    trainer = Trainer(make_train_config(str(tiny_config(tmp_path, data))), run_dir=tmp_path / "run", progress=False)
+    with pytest.raises(HrmError, match="^max_steps must be at least 1, got -5$"):
+        trainer.fit(max_steps=-5)
+    assert trainer.step == 0 and not (tmp_path / "run" / "checkpoints").exists()
+    meta = trainer.dataset.metadata
+    with pytest.raises(HrmError, match="^steps must be at least 1, got 0$"):
+        evaluate(trainer.model, trainer.dataset["test"], meta, 8, trainer.rt.device, steps=0)
+    with pytest.raises(HrmError, match="^batch_size must be at least 1, got 0$"):
+        evaluate(trainer.model, trainer.dataset["test"], meta, 0, trainer.rt.device)
+    with pytest.raises(HrmError, match="^steps must be at least 1, got 0$"):
+        solve(trainer.model, meta, "1234" * 4, steps=0)

@@ -27,8 +27,8 @@ class TrainConfig(BaseModel):
                                               description="the model: a config of the architecture named by arch.name")
     global_batch_size: int = Field(768, gt=0)
     epochs: int = Field(100000, gt=0)
-    eval_interval: int | None = Field(10000, description="evaluate every this many epochs (None: only at the end)")
-    eval_max_examples: int | None = Field(None, description="evaluate on at most this many test examples")
+    eval_interval: int | None = Field(10000, ge=1, description="evaluate every this many epochs (None: only at the end)")
+    eval_max_examples: int | None = Field(None, ge=1, description="evaluate on at most this many test examples")
     lr: float = Field(1e-4, ge=0)
     lr_min_ratio: float = Field(1.0, ge=0, le=1)
     lr_warmup_steps: int = Field(2000, ge=0)
@@ -41,7 +41,7 @@ class TrainConfig(BaseModel):
     ema_rate: float = Field(0.999, ge=0, lt=1)
     seed: int = 0
     run_dir: str | None = Field(None, description="default runs/<data name>-<arch>-<time>")
-    checkpoint_every: int | None = Field(None, description="also checkpoint every this many steps")
+    checkpoint_every: int | None = Field(None, ge=1, description="also checkpoint every this many steps")
     log_every: int = Field(10, gt=0)
     compile: bool = False
     device: str = "auto"

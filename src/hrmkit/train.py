@@ -25,7 +25,7 @@ from hrmkit.data.build import build_if_missing, open_dataset
 from hrmkit.data.format import Dataset
 from hrmkit.data.loader import TrainSampler
 from hrmkit.ema import EMA
-from hrmkit.errors import HrmError
+from hrmkit.errors import HrmError, check_at_least
 from hrmkit.evaluate import EvalResult, evaluate, to_device
 from hrmkit.metrics import accumulate, accumulation_dtype, summarise
 from hrmkit.models import ACTCarry, ACTModel, build_model
@@ -319,6 +319,7 @@ class Trainer:
     def fit(self, max_steps: int | None = None, evaluate: bool = True) -> dict[str, Any]:
         """Train to the end (or ``max_steps`` more steps); returns a summary. ``evaluate=False`` skips the scheduled
         evaluations (for callers that evaluate on their own clock, such as the benchmark suite)."""
+        check_at_least("max_steps", max_steps, 1)  # -5 used to return at once, as if training had finished
         cfg = self.cfg
         stop = self.total_steps if max_steps is None else min(self.total_steps, self.step + max_steps)
         bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit="step",
