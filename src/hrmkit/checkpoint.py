@@ -11,25 +11,31 @@
     <ckpt>/state.json         step, sampler state, last evaluation               (training only)
 
 A run folder keeps its checkpoints under ``checkpoints/step_<N>`` and names the newest in
-``checkpoints/latest``.
+``checkpoints/latest``. A checkpoint is filled in a hidden temporary folder, renamed into place, and
+only then named in ``latest`` (also replaced by rename): a process killed at any point leaves
+``latest`` naming the previous complete checkpoint, and resuming never reads a half-written one.
+
+Nothing here imports torch at module level, so the CLI can read and check a run's config first.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from pydantic import ValidationError
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from hrmkit.atomic import atomic_directory, atomic_write_text
 from hrmkit.config import TrainConfig
 from hrmkit.data.format import DatasetMetadata
 from hrmkit.errors import HrmError, first_validation_error
+
+if TYPE_CHECKING:
+    import torch
 
 
 class CheckpointError(HrmError):
@@ -57,6 +63,8 @@ def save_checkpoint(path: str | os.PathLike, weights: dict[str, torch.Tensor], c
     ``training``, when given, holds ``optimizer``, ``carry`` and ``rng`` (tensors by name), ``state``
     (JSON-able) and optionally ``raw_model`` (tensors): everything needed to resume exactly.
     """
+    from safetensors.torch import save_file
+
     path = Path(path)
     with atomic_directory(path) as tmp:
         (tmp / "config.json").write_text(config_payload(config, dataset))
@@ -70,6 +78,18 @@ def save_checkpoint(path: str | os.PathLike, weights: dict[str, torch.Tensor], c
     return path
 
 
+def remove_temporaries(folder: str | os.PathLike) -> None:
+    """Delete the half-written checkpoint folders (``.step_<N>.tmp-<pid>``) that a killed run leaves behind.
+    Only for the one process that writes this run's checkpoints; ``latest`` never names such a folder."""
+    folder = Path(folder)
+    if folder.is_dir():
+        for tmp in folder.glob(".*.tmp-*"):
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)  # a `latest` cut short before its rename
+
+
 def resolve(path: str | os.PathLike) -> Path:
     """A checkpoint folder, or a run folder (its newest checkpoint)."""
     path = Path(path)
@@ -77,11 +97,23 @@ def resolve(path: str | os.PathLike) -> Path:
         return path
     for base in (path / "checkpoints", path):
         latest = base / "latest"
-        if latest.exists():
-            return base / latest.read_text().strip()
+        if latest.is_file():
+            try:
+                name = latest.read_text().strip()
+            except (OSError, UnicodeDecodeError) as e:
+                raise CheckpointError(f"{latest}: unreadable ({_first_line(e)})") from None
+            # `latest` holds one folder name written by save_checkpoint; anything else is damage, not a path to follow.
+            if not name or name != Path(name).name or name.startswith(".") or not (base / name).is_dir():
+                raise CheckpointError(f"{latest}: names {name!r}, which is not a checkpoint folder beside it")
+            return base / name
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint or run folder")
     raise CheckpointError(f"{path}: not a checkpoint (no model.safetensors) nor a run with checkpoints")
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
 
 
 def read_config_file(file: str | os.PathLike) -> tuple[TrainConfig, DatasetMetadata]:
@@ -92,8 +124,8 @@ def read_config_file(file: str | os.PathLike) -> tuple[TrainConfig, DatasetMetad
     except ValidationError as e:
         where, _, message = first_validation_error(e)
         raise CheckpointError(f"{file}: invalid ({where}: {message})") from None
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{file}: unreadable ({str(e).splitlines()[0]})") from None
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:  # UnicodeDecodeError is a ValueError
+        raise CheckpointError(f"{file}: unreadable ({type(e).__name__}: {_first_line(e)})") from None
 
 
 def read_config(path: str | os.PathLike) -> tuple[TrainConfig, DatasetMetadata]:
@@ -101,23 +133,47 @@ def read_config(path: str | os.PathLike) -> tuple[TrainConfig, DatasetMetadata]:
 
 
 def read_tensors(path: str | os.PathLike, name: str) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
     file = resolve(path) / f"{name}.safetensors"
     if not file.exists():
         raise CheckpointError(f"{file}: missing")
     try:
         return load_file(str(file))
-    except (SafetensorError, OSError) as e:
-        raise CheckpointError(f"{file}: unreadable ({e})") from None
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{file}: unreadable ({_first_line(e)})") from None
 
 
 def read_state(path: str | os.PathLike) -> dict[str, Any]:
     file = resolve(path) / "state.json"
     if not file.exists():
         raise CheckpointError(f"{file}: missing: this checkpoint holds weights only and cannot resume training")
-    return json.loads(file.read_text())
+    try:
+        state = json.loads(file.read_text())
+    except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise CheckpointError(f"{file}: unreadable ({type(e).__name__}: {_first_line(e)})") from None
+    # Check the fields resuming reads, so damage is named here rather than as a KeyError mid-resume.
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{file}: expected a JSON object")
+    step = state.get("step")
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise CheckpointError(f"{file}: step must be a non-negative integer, got {step!r}")
+    if not isinstance(state.get("sampler"), dict):
+        raise CheckpointError(f"{file}: sampler must be a JSON object")
+    world_size = state.get("world_size", 1)
+    if not isinstance(world_size, int) or isinstance(world_size, bool) or world_size < 1:
+        raise CheckpointError(f"{file}: world_size must be a positive integer, got {world_size!r}")
+    if not isinstance(state.get("last_eval", {}), dict):
+        raise CheckpointError(f"{file}: last_eval must be a JSON object")
+    return state
 
 
 def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], source: str | os.PathLike) -> None:
+    own = model.state_dict()
+    # Shapes are compared first: load_state_dict would raise a multi-line RuntimeError on the first misfit.
+    misfit = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in weights.items() if k in own and v.shape != own[k].shape]
+    if misfit:
+        raise CheckpointError(f"{source}: weights do not fit the model (saved vs built shape: {', '.join(misfit[:3])})")
     missing, unexpected = model.load_state_dict(weights, strict=False)
     if missing or unexpected:
         raise CheckpointError(f"{source}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")

@@ -63,31 +63,41 @@ def _cmd_data_check(args: argparse.Namespace) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from hrmkit.train import new_run, resume_run
-    from hrmkit.viz import plot_run
+    from hrmkit.preflight import check_new_run, check_resume
 
+    # Everything checkable without torch is checked first: a typo costs a fraction of a second, not an import of torch.
     if args.resume:
         if args.config or args.overrides:
             raise HrmError("--resume continues a run with its saved config; give no CONFIG or overrides")
-        trainer = resume_run(args.resume, progress=not args.quiet)
+        cfg, run_dir = check_resume(args.resume), Path(args.resume)
     elif args.config:
-        trainer = new_run(args.config, args.overrides, run_dir=args.run_dir, progress=not args.quiet)
+        cfg, run_dir = check_new_run(args.config, args.overrides, args.run_dir)
     else:
         raise HrmError("give a CONFIG (a preset name or a .yaml file) or --resume RUN_DIR")
+
+    from hrmkit.train import Trainer
+    from hrmkit.viz import plot_run
+
+    trainer = Trainer(cfg, run_dir=run_dir, resume=bool(args.resume), progress=not args.quiet)
     main_process = trainer.rt.is_main
     if main_process:
         world = f" x{trainer.rt.world_size}" if trainer.rt.distributed else ""
         print(f"run {trainer.run_dir}: {trainer.cfg.arch.name} with {trainer.num_parameters:,} parameters on {trainer.rt.device}{world}, "
               f"{trainer.total_steps} steps" + (f" (resuming at {trainer.step})" if args.resume else ""))
-    summary = trainer.fit(max_steps=args.max_steps)
-    trainer.close()
+    try:
+        summary = trainer.fit(max_steps=args.max_steps)
+    finally:
+        trainer.close()
     if main_process:
+        saved = (trainer.run_dir / "checkpoints" / "latest").exists()
         if summary["interrupted"]:
-            print(f"interrupted at step {summary['step']}; continue with: hrm train --resume {trainer.run_dir}")
+            print(f"interrupted at step {summary['step']}; " + (f"continue with: hrm train --resume {trainer.run_dir}" if saved
+                                                                 else "no checkpoint was written"))
         if summary["eval"]:
             print(f"step {summary['step']}: eval exact accuracy {summary['eval']['exact_accuracy']:.4f}, "
                   f"token accuracy {summary['eval']['accuracy']:.4f}")
-        print(f"checkpoints in {trainer.run_dir / 'checkpoints'}; curves in {plot_run(trainer.run_dir)}")
+        if saved:  # never name a folder that does not exist
+            print(f"checkpoints in {trainer.run_dir / 'checkpoints'}; curves in {plot_run(trainer.run_dir)}")
 
 
 def _cmd_eval(args: argparse.Namespace) -> None:

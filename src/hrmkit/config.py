@@ -10,8 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
 
 from hrmkit.errors import HrmError, first_validation_error
-from hrmkit.models.base import ModelConfig
-from hrmkit.models.registry import parse_model_config
+from hrmkit.model_configs import ModelConfig, parse_model_config  # torch-free: configs validate before torch loads
 
 
 class ConfigError(HrmError):
@@ -21,28 +20,28 @@ class ConfigError(HrmError):
 class TrainConfig(BaseModel):
     """One training run. Defaults follow the reference cfg_pretrain.yaml (the ARC setting)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # lr=nan or lr=.inf is a typo, not a setting
     data_path: str
     data_preset: str | None = Field(None, description="build data_path from this dataset preset when it is missing")
     arch: SerializeAsAny[ModelConfig] = Field(default_factory=lambda: parse_model_config({}),
                                               description="the model: a config of the architecture named by arch.name")
     global_batch_size: int = Field(768, gt=0)
     epochs: int = Field(100000, gt=0)
-    eval_interval: int | None = Field(10000, description="evaluate every this many epochs (None: only at the end)")
-    eval_max_examples: int | None = Field(None, description="evaluate on at most this many test examples")
+    eval_interval: int | None = Field(10000, ge=1, description="evaluate every this many epochs (None: only at the end)")
+    eval_max_examples: int | None = Field(None, ge=1, description="evaluate on at most this many test examples")
     lr: float = Field(1e-4, ge=0)
     lr_min_ratio: float = Field(1.0, ge=0, le=1)
     lr_warmup_steps: int = Field(2000, ge=0)
     weight_decay: float = Field(0.1, ge=0)
-    beta1: float = 0.9
-    beta2: float = 0.95
+    beta1: float = Field(0.9, ge=0, lt=1)  # the optimizer's own range, checked here rather than in the trainer
+    beta2: float = Field(0.95, ge=0, lt=1)
     puzzle_emb_lr: float = Field(1e-2, ge=0)
     puzzle_emb_weight_decay: float = Field(0.1, ge=0)
     ema: bool = Field(False, description="keep an exponential moving average of the weights; evaluate and solve with it (TRM)")
     ema_rate: float = Field(0.999, ge=0, lt=1)
     seed: int = 0
     run_dir: str | None = Field(None, description="default runs/<data name>-<arch>-<time>")
-    checkpoint_every: int | None = Field(None, description="also checkpoint every this many steps")
+    checkpoint_every: int | None = Field(None, ge=1, description="also checkpoint every this many steps")
     log_every: int = Field(10, gt=0)
     compile: bool = False
     device: str = "auto"
@@ -57,8 +56,10 @@ class TrainConfig(BaseModel):
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    # Besides YAMLError: ValueError for dates such as 2001-13-45 (and undecodable bytes), RecursionError for deep nesting.
+    except (yaml.YAMLError, ValueError, RecursionError) as e:
+        lines = str(e).strip().splitlines()
+        raise ConfigError(f"{path}: not valid YAML ({lines[0] if lines else type(e).__name__})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings")
     return data
@@ -91,7 +92,7 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
         key, raw = item.split("=", 1)
         try:
             value = yaml.safe_load(raw) if raw != "" else ""
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError, RecursionError):  # not a YAML value (e.g. the date 2001-13-45): keep the text
             value = raw
         node = values
         parts = key.split(".")

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from hrmkit.atomic import atomic_write_text
 from hrmkit.data.format import DatasetMetadata, SplitArrays
 from hrmkit.data.loader import eval_batches
-from hrmkit.errors import HrmError
+from hrmkit.errors import HrmError, check_at_least
 from hrmkit.metrics import accumulate, accumulation_dtype, summarise
 from hrmkit.models.act import ACTModel
 from hrmkit.models.losses import IGNORE_LABEL_ID, act_loss
@@ -43,6 +43,9 @@ def to_device(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, t
 def evaluate(model: ACTModel, split: SplitArrays, meta: DatasetMetadata, batch_size: int, device: torch.device, *,
              steps: int | None = None, max_examples: int | None = None, rank: int = 0, world_size: int = 1,
              keep_predictions: bool = False, identifiers: list[str] | None = None, progress: bool = False) -> EvalResult:
+    check_at_least("steps", steps, 1)
+    check_at_least("batch_size", batch_size, 1)
+    check_at_least("max_examples", max_examples, 1)
     task = get_task(meta.task)
     keep_predictions = keep_predictions or task.needs_predictions
     was_training, old_steps = model.training, model.halt_max_steps
@@ -111,6 +114,8 @@ def evaluate_checkpoint(checkpoint_path: str | os.PathLike, dataset_path: str | 
     from hrmkit.data.format import load_dataset
     from hrmkit.runtime import select_device
 
+    for name, value in (("steps", steps), ("batch_size", batch_size), ("max_examples", max_examples)):
+        check_at_least(name, value, 1)  # before loading anything
     device = select_device(device_name)
     ckpt = checkpoint.resolve(checkpoint_path)
     model, meta = checkpoint.from_pretrained(ckpt, device)

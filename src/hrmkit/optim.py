@@ -97,6 +97,9 @@ def load_optimizer_tensors(optimizer: torch.optim.Optimizer, model: torch.nn.Mod
     """Inverse of :func:`optimizer_tensors`; the step counter stays on the CPU, moments go to the parameter's device."""
     for name, p in model.named_parameters():
         keys = [k for k in tensors if k.rsplit(".", 1)[0] == name]
+        bad = [k for k in keys if not k.endswith(".step") and tensors[k].shape != p.shape]
+        if bad:  # refused here rather than failing inside the first optimizer step after a resume
+            raise ValueError(f"optimizer state {bad[0]} has shape {tuple(tensors[bad[0]].shape)}, the parameter {tuple(p.shape)}")
         if keys:
             optimizer.state[p] = {k.rsplit(".", 1)[1]: tensors[k].to("cpu" if k.endswith(".step") else p.device) for k in keys}
 

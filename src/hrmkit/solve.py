@@ -15,7 +15,7 @@ import torch
 
 from hrmkit.checkpoint import from_pretrained
 from hrmkit.data.format import DatasetMetadata
-from hrmkit.errors import HrmError
+from hrmkit.errors import HrmError, check_at_least
 from hrmkit.models import ACTModel
 from hrmkit.tasks import get_task
 
@@ -99,6 +99,7 @@ def puzzle_from_dataset(path: str | os.PathLike, split: str, index: int, model_m
 @torch.no_grad()
 def solve(model: ACTModel, meta: DatasetMetadata, puzzle: str | np.ndarray, steps: int | None = None) -> SolveTrace:
     """Run ``steps`` segments (default: the model's halt_max_steps) and record each one's answer."""
+    check_at_least("steps", steps, 1)
     task = get_task(meta.task)
     tokens = task.parse(puzzle, meta) if isinstance(puzzle, str) else np.asarray(puzzle, dtype=np.int32)
     device = next(model.parameters()).device

@@ -19,30 +19,45 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from hrmkit import checkpoint
+from hrmkit.atomic import atomic_write_text
 from hrmkit.config import TrainConfig
 from hrmkit.data.build import build_if_missing, open_dataset
 from hrmkit.data.format import Dataset
 from hrmkit.data.loader import TrainSampler
 from hrmkit.ema import EMA
-from hrmkit.errors import HrmError
+from hrmkit.errors import HrmError, check_at_least
 from hrmkit.evaluate import EvalResult, evaluate, to_device
 from hrmkit.metrics import accumulate, accumulation_dtype, summarise
 from hrmkit.models import ACTCarry, ACTModel, build_model
 from hrmkit.models.layers import SparsePuzzleEmbedding
 from hrmkit.models.losses import act_loss
 from hrmkit.optim import AdamATan2, SignSGDSparse, load_optimizer_tensors, lr_at, optimizer_tensors
+from hrmkit.preflight import default_run_dir
 from hrmkit.runtime import Runtime, init_runtime, stop_on_interrupt
 from hrmkit.tasks import get_task
+
+
+class TrainingDiverged(HrmError):
+    """The loss or the weights became nan or inf; the run stops without writing a checkpoint."""
+
+
+# Loss parts watched for nan/inf, in the order they are named in the message.
+_WATCHED = ("loss", "lm_loss", "q_halt_loss", "q_continue_loss")
+
+
+def _logged_step(line: str) -> float:
+    """The step of a metrics.jsonl line; infinity for a line that is not a complete record."""
+    try:
+        record = json.loads(line)
+        return float(record["step"])
+    except (ValueError, TypeError, KeyError):
+        return float("inf")
 
 
 def steps_per_epoch(cfg: TrainConfig, dataset: Dataset) -> float:
     """An epoch visits every group once, one variant each (reference definition)."""
     info = dataset.metadata.splits["train"]
     return info.total_groups * info.mean_puzzle_examples / cfg.global_batch_size
-
-
-def _default_run_dir(cfg: TrainConfig) -> Path:
-    return Path("runs") / f"{Path(cfg.data_path).name}-{cfg.arch.name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def new_run(config: str, overrides: list[str] | None = None, run_dir: str | None = None, progress: bool = True) -> Trainer:
@@ -64,7 +79,7 @@ class Trainer:
         self.cfg = cfg
         self.progress = progress
         self.rt = runtime or init_runtime(cfg.device)
-        self.run_dir = Path(run_dir or cfg.run_dir or _default_run_dir(cfg))
+        self.run_dir = Path(run_dir or cfg.run_dir or default_run_dir(cfg))
         if not resume and (self.run_dir / "checkpoints" / "latest").exists():
             raise HrmError(f"{self.run_dir} already holds a run; resume it with `hrm train --resume {self.run_dir}` or pick another run_dir")
         if self.rt.is_main:
@@ -103,16 +118,23 @@ class Trainer:
         self.last_eval: dict[str, float] = {}
         self.last_eval_result: EvalResult | None = None  # with the per-segment curve; None until an eval in this process
         self._sum_dtype = accumulation_dtype(self.rt.device)
+        # First step whose loss was not finite (0: none yet) and its loss parts, kept on the device: see _watch.
+        self._bad_step: torch.Tensor | None = None
+        self._bad_values: torch.Tensor | None = None
+        self._watched: list[str] = []
         if resume:
             self._load(checkpoint.resolve(self.run_dir))
         self.writer = None
         if self.rt.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             metrics_file = self.run_dir / "metrics.jsonl"
+            if resume:
+                checkpoint.remove_temporaries(self.run_dir / "checkpoints")
             if resume and metrics_file.exists():
-                # Drop what a killed run logged after its last checkpoint: those steps are trained again.
-                kept = [line for line in metrics_file.read_text().splitlines() if line and json.loads(line)["step"] <= self.step]
-                metrics_file.write_text("".join(line + "\n" for line in kept))
+                # Drop what a killed run logged after its last checkpoint (those steps are trained again), and a
+                # last line that a kill cut short.
+                kept = [line for line in metrics_file.read_text().splitlines() if _logged_step(line) <= self.step]
+                atomic_write_text(metrics_file, "".join(line + "\n" for line in kept))
             checkpoint.write_run_config(self.run_dir, cfg, meta)
             if cfg.tensorboard:
                 from torch.utils.tensorboard import SummaryWriter
@@ -150,7 +172,52 @@ class Trainer:
             self.ema.update(self.model)
         self.carry, self.step = carry, step
         metrics["loss"] = loss.detach()
+        self._watch(step, metrics)
         return metrics
+
+    # ---- nan/inf: noted on the device every step (no host sync), acted on at the next log or checkpoint
+
+    def _watch(self, step: int, metrics: dict[str, torch.Tensor]) -> None:
+        if self._bad_step is None:
+            self._watched = [k for k in _WATCHED if k in metrics]
+            self._bad_step = torch.zeros((), dtype=torch.int64, device=self.rt.device)
+            self._bad_values = torch.zeros(len(self._watched), dtype=torch.float32, device=self.rt.device)
+        values = torch.stack([metrics[k].detach().float() for k in self._watched])
+        first = ~torch.isfinite(values).all() & (self._bad_step == 0)
+        self._bad_step = torch.where(first, torch.full_like(self._bad_step, step), self._bad_step)
+        self._bad_values = torch.where(first, values, self._bad_values)
+
+    def _last_good(self) -> str:
+        latest = self.run_dir / "checkpoints" / "latest"
+        if latest.exists():
+            return f"the last good checkpoint, {checkpoint.resolve(self.run_dir)}, is kept"
+        return "no checkpoint was written"
+
+    def check_finite(self, weights: bool = False) -> None:
+        """Raise :class:`TrainingDiverged` (on every rank) if a loss so far, or with ``weights`` a weight, is nan or inf."""
+        if self._bad_step is None:
+            return
+        never = torch.iinfo(torch.int64).max
+        flags = torch.stack([torch.where(self._bad_step > 0, self._bad_step, never),
+                             torch.full_like(self._bad_step, never)])
+        if weights:  # a finite loss can still come with an update that overflowed the weights
+            finite = torch.stack([torch.isfinite(p).all() for p in self.model.parameters()]).all()
+            flags[1] = torch.where(finite, never, self.step)
+        if self.rt.distributed:
+            dist.all_reduce(flags, op=dist.ReduceOp.MIN)  # every rank stops, at the earliest bad step of any
+        bad_loss, bad_weights = (int(v) for v in flags.tolist())
+        if bad_loss != never:
+            assert self._bad_values is not None
+            parts = dict(zip(self._watched, self._bad_values.tolist()))
+            if int(self._bad_step) == bad_loss:
+                shown = ", ".join(f"{k} {v:.4g}" for k, v in parts.items() if k != "loss")
+                what, detail = f"{parts['loss']:.4g}", f" ({shown})" if shown else ""
+            else:
+                what, detail = "nan or inf", " (on another process)"
+            raise TrainingDiverged(f"training loss is {what} at step {bad_loss}{detail}; stopped without saving: {self._last_good()}")
+        if bad_weights != never:
+            raise TrainingDiverged(f"weights hold nan or inf after step {bad_weights} (the loss was finite); "
+                                   f"stopped without saving: {self._last_good()}")
 
     def run_eval(self, steps: int | None = None) -> EvalResult:
         """Evaluate on the test split (with the EMA weights when the run keeps an EMA)."""
@@ -191,6 +258,7 @@ class Trainer:
 
     def save(self) -> Path | None:
         assert self.carry is not None
+        self.check_finite(weights=True)  # never write poisoned weights over the last good checkpoint
         # Every rank's carry and RNG go into rank 0's checkpoint, so a multi-process run resumes exactly.
         mine = {"carry": {k: v.cpu() for k, v in self.carry.tensors().items()}, "rng": {"torch_cpu": torch.get_rng_state()}}
         if self.rt.device.type == "cuda":
@@ -227,17 +295,22 @@ class Trainer:
         inference = checkpoint.read_tensors(path, "model")
         raw = checkpoint.read_tensors(path, "raw_model") if self.ema is not None else inference
         checkpoint.load_weights(self.model, raw, path)
-        if self.ema is not None:
-            self.ema.load_state_dict({name: inference[name] for name in self.ema.shadow if name in inference})
-        load_optimizer_tensors(self.optimizer, self.model, checkpoint.read_tensors(path, "optimizer"))
+        optimizer, carry, rng = (checkpoint.read_tensors(path, name) for name in ("optimizer", "carry", "rng"))
         prefix = f"rank{self.rt.rank}."
-        carry = checkpoint.read_tensors(path, "carry")
-        self.carry = ACTCarry.from_tensors({k.removeprefix(prefix): v.to(self.rt.device) for k, v in carry.items() if k.startswith(prefix)})
-        rng = checkpoint.read_tensors(path, "rng")
-        torch.set_rng_state(rng[prefix + "torch_cpu"])
-        if prefix + "torch_cuda" in rng and self.rt.device.type == "cuda":
-            torch.cuda.set_rng_state(rng[prefix + "torch_cuda"], self.rt.device)
-        self.sampler.load_state_dict(state["sampler"])
+        try:
+            if self.ema is not None:
+                self.ema.load_state_dict({name: inference[name] for name in self.ema.shadow if name in inference})
+            load_optimizer_tensors(self.optimizer, self.model, optimizer)
+            self.carry = ACTCarry.from_tensors({k.removeprefix(prefix): v.to(self.rt.device) for k, v in carry.items()
+                                                if k.startswith(prefix)})
+            torch.set_rng_state(rng[prefix + "torch_cpu"])
+            if prefix + "torch_cuda" in rng and self.rt.device.type == "cuda":
+                torch.cuda.set_rng_state(rng[prefix + "torch_cuda"], self.rt.device)
+            self.sampler.load_state_dict(state["sampler"])
+        # Each file was readable, but its contents are not this run's (a file from elsewhere, an edited state.json).
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError, OverflowError) as e:
+            lines = str(e).strip().splitlines()
+            raise checkpoint.CheckpointError(f"{path}: cannot resume from it ({type(e).__name__}: {lines[0] if lines else 'no detail'})") from None
         self.step = int(state["step"])
         self.last_eval = state.get("last_eval", {})
 
@@ -246,6 +319,7 @@ class Trainer:
     def fit(self, max_steps: int | None = None, evaluate: bool = True) -> dict[str, Any]:
         """Train to the end (or ``max_steps`` more steps); returns a summary. ``evaluate=False`` skips the scheduled
         evaluations (for callers that evaluate on their own clock, such as the benchmark suite)."""
+        check_at_least("max_steps", max_steps, 1)  # -5 used to return at once, as if training had finished
         cfg = self.cfg
         stop = self.total_steps if max_steps is None else min(self.total_steps, self.step + max_steps)
         bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit="step",
@@ -261,16 +335,20 @@ class Trainer:
                     n_steps += 1
                     bar.update(1)
                     if self.step % cfg.log_every == 0 or self.step == stop:
+                        self.check_finite()  # a host sync happens here anyway; nan is never logged
                         values = self._reduce(sums, n_steps)
                         sums, n_steps = {}, 0
                         values["steps_per_s"] = (self.step - first_step) / (time.perf_counter() - started)
                         self._log("train", values)
                         bar.set_postfix(self._postfix(values), refresh=False)
                     is_eval = evaluate and (self.step % self.eval_every == 0 or self.step == self.total_steps)
+                    due = cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0
+                    if is_eval or due:
+                        self.check_finite(weights=True)  # before evaluating diverged weights and logging the result
                     if is_eval:
                         result = self.run_eval()
                         self._log("eval", {**result.metrics, **{f"exact_at_step_{i + 1}": v for i, v in enumerate(result.exact_by_step)}})
-                    if is_eval or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0):
+                    if is_eval or due:
                         self.save()
                         saved_at = self.step
                 self.interrupted = stop_request.requested

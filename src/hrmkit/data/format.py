@@ -20,10 +20,10 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hrmkit.atomic import atomic_directory
 from hrmkit.errors import HrmError, first_validation_error
@@ -37,29 +37,43 @@ class DatasetError(HrmError):
 
 
 class SplitInfo(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    total_groups: int
-    total_puzzles: int
-    total_examples: int
-    mean_puzzle_examples: float
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    total_groups: int = Field(ge=0)
+    total_puzzles: int = Field(ge=0)
+    total_examples: int = Field(ge=0)
+    mean_puzzle_examples: float = Field(ge=0)
 
 
 class DatasetMetadata(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Checked as strictly as the arrays: an edited metadata.json must fail here, in one line, rather than as an
+    # IndexError when a token is displayed or a reshape when a puzzle is solved.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     format_version: int
     task: str
-    seq_len: int
-    vocab_size: int
+    seq_len: int = Field(ge=1)
+    vocab_size: int = Field(ge=1)
     pad_id: int = 0
     ignore_label_id: int | None = 0
     blank_identifier_id: int = 0
-    num_puzzle_identifiers: int
-    grid_shape: tuple[int, int]
-    tokens: list[str]  # display character of each token id
+    num_puzzle_identifiers: int = Field(ge=1)
+    grid_shape: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]]
+    tokens: list[Annotated[str, Field(min_length=1)]]  # display character of each token id
     splits: dict[str, SplitInfo]
     sets: list[str] = ["all"]
     build: dict[str, Any] = {}
     content_hash: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DatasetMetadata:
+        if len(self.tokens) != self.vocab_size:
+            raise ValueError(f"tokens has {len(self.tokens)} entries for vocab_size {self.vocab_size}")
+        if self.grid_shape[0] * self.grid_shape[1] != self.seq_len:
+            raise ValueError(f"grid_shape {list(self.grid_shape)} does not hold seq_len {self.seq_len} cells")
+        if not 0 <= self.pad_id < self.vocab_size:
+            raise ValueError(f"pad_id {self.pad_id} is not a token id (0..{self.vocab_size - 1})")
+        if not 0 <= self.blank_identifier_id < self.num_puzzle_identifiers:
+            raise ValueError(f"blank_identifier_id {self.blank_identifier_id} is not a puzzle id (0..{self.num_puzzle_identifiers - 1})")
+        return self
 
 
 @dataclass
@@ -114,12 +128,17 @@ def content_hash(splits: dict[str, SplitArrays]) -> str:
         for array_name in ARRAY_NAMES:
             array = np.ascontiguousarray(getattr(splits[name], array_name))
             h.update(f"{name}/{array_name}/{array.dtype.str}/{array.shape}".encode())
-            h.update(memoryview(array).cast("B"))
+            if array.size:  # memoryview.cast refuses zero-size arrays; an empty array adds no bytes either way
+                h.update(memoryview(array).cast("B"))
     return h.hexdigest()
 
 
 def _check_split(name: str, arrays: SplitArrays, meta: DatasetMetadata) -> None:
     where = f"split {name!r}"
+    for array_name in ARRAY_NAMES:
+        dtype = getattr(arrays, array_name).dtype
+        if dtype.kind not in "iu":  # float (nan), complex, bool, text or records would fail later as a traceback
+            raise DatasetError(f"{where}: {array_name} has dtype {dtype}, expected integers")
     for array_name in ("inputs", "labels"):
         a = getattr(arrays, array_name)
         if a.ndim != 2 or a.shape[1] != meta.seq_len:
@@ -138,8 +157,9 @@ def _check_split(name: str, arrays: SplitArrays, meta: DatasetMetadata) -> None:
         raise DatasetError(f"{where}: puzzle_indices ends at {arrays.puzzle_indices[-1]}, expected {arrays.num_examples} examples")
     if arrays.group_indices[-1] != arrays.num_puzzles:
         raise DatasetError(f"{where}: group_indices ends at {arrays.group_indices[-1]}, expected {arrays.num_puzzles} puzzles")
-    if len(arrays.puzzle_identifiers) != arrays.num_puzzles:
-        raise DatasetError(f"{where}: {len(arrays.puzzle_identifiers)} puzzle_identifiers for {arrays.num_puzzles} puzzles")
+    if arrays.puzzle_identifiers.ndim != 1 or len(arrays.puzzle_identifiers) != arrays.num_puzzles:
+        raise DatasetError(f"{where}: puzzle_identifiers has shape {arrays.puzzle_identifiers.shape}, "
+                           f"expected [{arrays.num_puzzles}] (one per puzzle)")
     ids = arrays.puzzle_identifiers
     if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= meta.num_puzzle_identifiers):
         raise DatasetError(f"{where}: puzzle_identifiers outside 0..{meta.num_puzzle_identifiers - 1}")
@@ -199,10 +219,13 @@ def read_metadata(path: str | os.PathLike) -> DatasetMetadata:
     if not meta_file.exists():
         raise DatasetError(f"{path}: not a dataset (no metadata.json); build one with `hrm data build`")
     try:
-        meta = DatasetMetadata.model_validate_json(meta_file.read_text())
+        meta = DatasetMetadata.model_validate_json(meta_file.read_bytes())
     except ValidationError as e:
         field, _, message = first_validation_error(e)
-        raise DatasetError(f"{meta_file}: invalid metadata: {field}: {message}") from None
+        where = "" if field == "(top level)" else f"{field}: "
+        raise DatasetError(f"{meta_file}: invalid metadata: {where}{message}") from None
+    except OSError as e:
+        raise DatasetError(f"{meta_file}: unreadable ({e.strerror})") from None
     if meta.format_version != FORMAT_VERSION:
         raise DatasetError(f"{meta_file}: format version {meta.format_version}, this hrmkit reads {FORMAT_VERSION}")
     return meta
@@ -221,14 +244,20 @@ def load_dataset(path: str | os.PathLike, verify_hash: bool = True, mmap: bool =
                 raise DatasetError(f"{path}: missing array {name}/{array_name}.npy")
             try:
                 arrays[array_name] = np.load(f, mmap_mode="r" if mmap else None, allow_pickle=False)
-            except (ValueError, OSError, EOFError) as e:
-                raise DatasetError(f"{f}: unreadable array ({e})") from None
+            # np.load on damaged bytes fails in undocumented ways (ValueError, EOFError, and from a mangled header
+            # also SyntaxError or tokenize.TokenError): whatever the type, the file is unreadable.
+            except Exception as e:
+                raise DatasetError(f"{f}: unreadable array ({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__})") from None
         splits[name] = SplitArrays(**arrays)
         _check_split(name, splits[name], meta)
     if verify_hash and content_hash(splits) != meta.content_hash:
         raise DatasetError(f"{path}: content hash mismatch: the arrays were changed after the dataset was written")
+    file = path / "identifiers.json"
     try:
-        identifiers = json.loads((path / "identifiers.json").read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise DatasetError(f"{path}/identifiers.json: unreadable ({e})") from None
+        identifiers = json.loads(file.read_bytes())
+    except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise DatasetError(f"{file}: unreadable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    if (not isinstance(identifiers, list) or len(identifiers) != meta.num_puzzle_identifiers
+            or not all(isinstance(name, str) for name in identifiers)):
+        raise DatasetError(f"{file}: expected a list of {meta.num_puzzle_identifiers} names (num_puzzle_identifiers)")
     return Dataset(path=path, metadata=meta, splits=splits, identifiers=identifiers)

@@ -15,48 +15,13 @@ A core is the model of one ACT segment; the shared ACT loop (``act.py``) wraps i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from hrmkit.model_configs import BlockModelConfig, ModelConfig, check_heads
 
-class ModelConfig(BaseModel):
-    """Settings of the ACT loop, precision and loss; each architecture subclasses it with
-    ``name: Literal["<its name>"]`` and its own fields."""
-
-    model_config = ConfigDict(extra="forbid")
-    name: str
-    halt_max_steps: int = Field(16, ge=1)
-    halt_exploration_prob: float = Field(0.1, ge=0, le=1)
-    forward_dtype: Literal["auto", "float32", "bfloat16"] = Field(
-        "auto", description="auto: bfloat16 on CUDA with bf16 support and on CPUs with AMX-BF16 units, float32 elsewhere")
-    loss_type: Literal["stablemax", "softmax"] = "stablemax"
-
-
-class BlockModelConfig(ModelConfig):
-    """Fields of models built from post-norm attention blocks over an embedded puzzle (HRM, the baseline)."""
-
-    hidden_size: int = Field(512, gt=0)
-    num_heads: int = Field(8, gt=0)
-    expansion: float = Field(4.0, gt=0)
-    pos_encodings: Literal["rope", "learned"] = "rope"
-    rope_theta: float = 10000.0
-    rms_norm_eps: float = 1e-5
-    puzzle_emb_ndim: int = Field(512, ge=0, description="0 disables the per-puzzle embedding")
-
-    @model_validator(mode="after")
-    def _heads_fit(self) -> BlockModelConfig:
-        check_heads(self.hidden_size, self.num_heads, self.pos_encodings == "rope")
-        return self
-
-
-def check_heads(hidden_size: int, num_heads: int, rope: bool) -> None:
-    """Attention needs hidden_size = heads x head size, and RoPE an even head size."""
-    if hidden_size % num_heads:
-        raise ValueError(f"hidden_size {hidden_size} is not divisible by num_heads {num_heads}")
-    if rope and (hidden_size // num_heads) % 2:
-        raise ValueError(f"RoPE needs an even head size; hidden_size / num_heads = {hidden_size // num_heads}")
+__all__ = ["BlockModelConfig", "CoreOutput", "ModelConfig", "State", "check_heads", "cpu_has_bf16_matrix_units", "resolve_dtype"]
 
 
 State = tuple[torch.Tensor, ...]

@@ -18,13 +18,12 @@ The carry (z_H, z_L) is detached, so memory does not grow with the number of cyc
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
-from pydantic import Field
 from torch import nn
 
-from hrmkit.models.base import BlockModelConfig, CoreOutput
+from hrmkit.model_configs import HRMConfig
+from hrmkit.models.base import CoreOutput
 from hrmkit.models.layers import (
     CastedEmbedding,
     CastedLinear,
@@ -35,16 +34,6 @@ from hrmkit.models.layers import (
 from hrmkit.models.puzzle_io import PuzzleIO
 
 State = tuple[torch.Tensor, torch.Tensor]
-
-
-class HRMConfig(BlockModelConfig):
-    """HRM ACT v1. Defaults are the paper's 27M model (hrm_v1.yaml of the reference)."""
-
-    name: Literal["hrm"] = "hrm"
-    H_layers: int = Field(4, ge=1)
-    L_layers: int = Field(4, ge=1)
-    H_cycles: int = Field(2, ge=1)
-    L_cycles: int = Field(2, ge=1)
 
 
 class ReasoningModule(nn.Module):

@@ -2,22 +2,23 @@
 
 The built-in models register themselves when ``hrmkit.models`` is imported; a plug-in calls
 ``register_model`` (or ships an entry point in the group ``hrmkit.models``, see ``hrmkit.plugins``).
-``TrainConfig.arch`` is validated through :func:`parse_model_config`, which dispatches on ``name``:
-a discriminated union whose members can be added at run time.
+``TrainConfig.arch`` is validated through :func:`parse_model_config` (in ``hrmkit.model_configs``, which
+needs no torch), which dispatches on ``name``: a discriminated union whose members can be added at run time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
-from hrmkit.models.base import ModelConfig, resolve_dtype
+from hrmkit.model_configs import DEFAULT_MODEL, ModelConfig, parse_model_config, register_config
+from hrmkit.models.base import resolve_dtype
 from hrmkit.registry import Registry
 
-DEFAULT_MODEL = "hrm"
+__all__ = ["DEFAULT_MODEL", "ModelSpec", "build_model", "count_parameters", "get_model", "model_names", "parse_model_config",
+           "register_model"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,9 @@ def register_model(config_cls: type[ModelConfig], core_cls: type[nn.Module], *, 
     name = config_cls.model_fields["name"].default
     if not isinstance(name, str) or not name:
         raise ValueError(f"{config_cls.__name__}.name needs a default naming the model")
-    return _MODELS.add(name, ModelSpec(name, config_cls, core_cls), replace=replace, same=lambda a, b: a.core_cls is b.core_cls)
+    spec = _MODELS.add(name, ModelSpec(name, config_cls, core_cls), replace=replace, same=lambda a, b: a.core_cls is b.core_cls)
+    register_config(config_cls)  # the torch-free schema table validates TrainConfig.arch
+    return spec
 
 
 def model_names() -> list[str]:
@@ -51,18 +54,6 @@ def model_names() -> list[str]:
 
 def get_model(name: str) -> ModelSpec:
     return _MODELS.get(name)
-
-
-def parse_model_config(value: Any) -> ModelConfig:
-    """A model config from a dict (dispatching on ``name``, default hrm) or an instance (kept as is)."""
-    if isinstance(value, ModelConfig):
-        return value
-    if not isinstance(value, dict):
-        raise ValueError("expected a mapping of model settings")
-    name = value.get("name", DEFAULT_MODEL)
-    if name not in _MODELS:
-        raise ValueError(f"unknown model {name!r}; choose {', '.join(model_names())}")
-    return _MODELS.get(name).config_cls.model_validate({**value, "name": name})
 
 
 def count_parameters(model: nn.Module) -> int:

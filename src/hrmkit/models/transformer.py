@@ -29,23 +29,13 @@ Differences from that file, chosen to make it a matched control for HRM:
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import Field
 from torch import nn
 
-from hrmkit.models.base import BlockModelConfig, CoreOutput
+from hrmkit.model_configs import TransformerConfig
+from hrmkit.models.base import CoreOutput
 from hrmkit.models.layers import PostNormBlock
 from hrmkit.models.puzzle_io import PuzzleIO
-
-
-class TransformerConfig(BlockModelConfig):
-    """The baseline. Defaults: HRM's width and size (8 blocks of hidden 512 = 27.3M on Sudoku) and HRM's ACT."""
-
-    name: Literal["transformer"] = "transformer"
-    num_layers: int = Field(8, ge=1)
-    no_ACT_continue: bool = Field(False, description="True: halt on q_halt > 0 with no Q-continue loss (TRM's rule)")
 
 
 class TransformerBaseline(PuzzleIO):

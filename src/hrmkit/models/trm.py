@@ -30,52 +30,16 @@ reference keeps 16 positions in the state but none in x, and the shapes do not m
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import Field, model_validator
 from torch import nn
 
-from hrmkit.models.base import CoreOutput, ModelConfig, check_heads
+from hrmkit.model_configs import TRMConfig
+from hrmkit.models.base import CoreOutput
 from hrmkit.models.layers import PostNormBlock, PostNormMixerBlock
 from hrmkit.models.puzzle_io import PuzzleIO
 
 State = tuple[torch.Tensor, torch.Tensor]
 Rope = tuple[torch.Tensor, torch.Tensor] | None
-
-
-class TRMConfig(ModelConfig):
-    """TRM. Defaults are the reference's ``config/arch/trm.yaml`` (TRM-Att, T = 3, n = 6, 2 layers)."""
-
-    name: Literal["trm"] = "trm"
-    hidden_size: int = Field(512, gt=0)
-    num_heads: int = Field(8, gt=0)
-    expansion: float = Field(4.0, gt=0)
-    L_layers: int = Field(2, ge=1, description="blocks in the one network")
-    H_cycles: int = Field(3, ge=1, description="T: recursion processes per segment, the last with gradients")
-    L_cycles: int = Field(6, ge=1, description="n: latent (z) updates per recursion process")
-    pos_encodings: Literal["rope", "learned", "none"] = "rope"
-    rope_theta: float = 10000.0
-    rms_norm_eps: float = 1e-5
-    puzzle_emb_ndim: int = Field(512, ge=0, description="0 disables the per-puzzle embedding (and the prefix)")
-    puzzle_emb_len: int = Field(16, ge=0, description="prefix positions; 0: ceil(puzzle_emb_ndim / hidden_size) as HRM")
-    mlp_t: bool = Field(False, description="mix tokens with an MLP over the sequence axis instead of attention (TRM-MLP)")
-    no_ACT_continue: bool = Field(True, description="halt on q_halt > 0 with no Q-continue loss (False: HRM's Q-learning rule)")
-
-    @model_validator(mode="after")
-    def _shapes_fit(self) -> TRMConfig:
-        if not self.mlp_t:
-            check_heads(self.hidden_size, self.num_heads, self.pos_encodings == "rope")
-        if self.puzzle_emb_ndim > self.prefix_len * self.hidden_size:
-            raise ValueError(f"puzzle_emb_ndim {self.puzzle_emb_ndim} does not fit in puzzle_emb_len {self.puzzle_emb_len} "
-                             f"positions of hidden_size {self.hidden_size}")
-        return self
-
-    @property
-    def prefix_len(self) -> int:
-        if not self.puzzle_emb_ndim:
-            return 0
-        return self.puzzle_emb_len or -(-self.puzzle_emb_ndim // self.hidden_size)
 
 
 class RecursiveNet(nn.Module):

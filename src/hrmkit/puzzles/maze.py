@@ -37,7 +37,8 @@ __all__ = [
 
 
 class MazeError(HrmError, ValueError):
-    """A maze text or grid that is not a valid maze, or settings no maze can meet; the message names the fault."""
+    """A maze text or grid that is not a valid maze, or settings no maze can meet; the message names the fault
+    (in one line, as any HrmError)."""
 
 
 @dataclass

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hrmkit.errors import HrmError
+
 __all__ = [
     "DIFFICULTIES",
     "SolveResult",
@@ -39,8 +41,8 @@ __all__ = [
 ]
 
 
-class SudokuError(ValueError):
-    """A puzzle text or grid that is not a valid Sudoku; the message names the fault."""
+class SudokuError(HrmError, ValueError):
+    """A puzzle text or grid that is not a valid Sudoku; the message names the fault (in one line, as any HrmError)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,9 @@ def shape_for_size(n: int) -> SudokuShape:
 # --------------------------------------------------------------------------- text
 
 
+_CELL_CHARS = frozenset(".0123456789")
+
+
 def parse(text: str, size: int | None = None) -> np.ndarray:
     """Parse an 81-char (or 16/36-char) string or a grid text; '.' or '0' marks a blank.
 
@@ -79,7 +84,7 @@ def parse(text: str, size: int | None = None) -> np.ndarray:
     """
     chars = [ch for ch in text if ch not in " \t\r\n|-+"]
     for pos, ch in enumerate(chars):
-        if ch != "." and not ch.isdigit():
+        if ch not in _CELL_CHARS:  # not str.isdigit(): it accepts '²' (which int() refuses) and other scripts' digits
             raise SudokuError(f"invalid character {ch!r} at cell {pos + 1}")
     if size is None:
         by_cells = {s * s: s for s in _SHAPES}
