@@ -238,7 +238,9 @@ def test_csv_import_keeps_every_row_in_order_with_the_preset_settings(tmp_path, 
         assert len(inputs) == ds.metadata.splits[split].total_groups == len(mazes)  # no augmentation, no subsample
         for r, q, a in zip(mazes, inputs, labels):
             assert np.array_equal(q, r.maze) and np.array_equal(a, r.solution)
-    assert ds.metadata.build["mean_path_length"]["test"] == np.mean([r.path_length for r in csv_mazes[3:]])
+    card = ds.metadata.build["difficulty"]["test"]["path_length"]  # the data card's path-length summary
+    assert card["mean"] == round(float(np.mean([r.path_length for r in csv_mazes[3:]])), 2)
+    assert card["count"] == len(csv_mazes[3:]) and ds.metadata.build["source"]["kind"] == "imported"
     assert check_dataset(ds).ok
     told = B.build(B.make_config("maze-hard-1k", csv_dir=str(tmp_path), aug=True, test=2), tmp_path / "told", workers=1, progress=False)
     assert told.metadata.splits["train"].total_examples == 3 * 8 and told.metadata.splits["test"].total_groups == 2

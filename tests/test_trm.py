@@ -405,6 +405,6 @@ def test_train_eval_solve_plot_work_unchanged_for_every_architecture(preset, tmp
     capsys.readouterr()
     assert main(["solve", str(run), "--dataset", str(data), "--index", "1"]) == 0
     trace = capsys.readouterr().out
-    assert "segment 1:" in trace and "segment 2:" in trace and "final answer is" in trace
+    assert "segment 1:" in trace and "segment 2:" in trace and "answer after the last segment run (2)" in trace
     assert main(["plot", str(run)]) == 0
     assert (run / "curves.png").stat().st_size > 0

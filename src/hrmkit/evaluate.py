@@ -114,7 +114,10 @@ def evaluate_checkpoint(checkpoint_path: str | os.PathLike, dataset_path: str | 
     from hrmkit.data.format import load_dataset
     from hrmkit.runtime import select_device
 
-    for name, value in (("steps", steps), ("batch_size", batch_size), ("max_examples", max_examples)):
+    step_list = list(steps) if isinstance(steps, Sequence) else [steps]
+    if isinstance(steps, Sequence) and not step_list:
+        raise HrmError("steps: give at least one number of ACT segments")
+    for name, value in [("steps", s) for s in step_list] + [("batch_size", batch_size), ("max_examples", max_examples)]:
         check_at_least(name, value, 1)  # before loading anything
     device = select_device(device_name)
     ckpt = checkpoint.resolve(checkpoint_path)
