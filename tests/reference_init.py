@@ -16,6 +16,15 @@ TRUNC_STD_2 = 0.8796256610342398
 WITHIN_ONE_SIGMA = 0.6826894921370859 / 0.9544997361036416
 
 
+def assert_shapes(model: nn.Module, params: dict[str, tuple[int, ...]], buffers: dict[str, tuple[int, ...]],
+                  derived: dict[str, tuple[int, ...]]) -> None:
+    """Every parameter and buffer by name and shape: ``params`` are trained, ``buffers`` are saved in a
+    checkpoint too (state_dict), ``derived`` are non-persistent buffers (e.g. RoPE tables)."""
+    assert {n: tuple(p.shape) for n, p in model.named_parameters()} == params
+    assert {n: tuple(t.shape) for n, t in model.state_dict().items()} == params | buffers  # what a checkpoint holds
+    assert {n: tuple(b.shape) for n, b in model.named_buffers()} == buffers | derived
+
+
 def assert_truncated_normal(t: torch.Tensor, std: float, what: str) -> None:
     """``t`` looks like draws of the JAX-style truncated normal: cut at 2 sigma of the underlying normal, whose
     sigma is std / TRUNC_STD_2, so the values themselves have standard deviation ``std``. Bounds are 5 standard errors."""

@@ -52,15 +52,6 @@ def map_name(arch: str, name: str) -> str:
     return name
 
 
-@pytest.fixture
-def one_thread():
-    # The golden data were recorded at 1 thread; summation order then matches and most tensors are bit-identical.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class Comparison:
     """Collects per-kind max differences and every mismatch."""
 
@@ -169,7 +160,8 @@ def run_golden(name: str) -> Comparison:
 
 
 @pytest.mark.parametrize("name", GOLDEN_NAMES)
-def test_every_recorded_tensor_matches(name: str, one_thread) -> None:
+def test_every_recorded_tensor_matches(name: str, single_thread) -> None:
+    # single_thread (conftest): the golden data were recorded at 1 thread, so summation orders match.
     cmp = run_golden(name)
     assert not cmp.failures, f"{name}: {len(cmp.failures)} mismatches:\n" + "\n".join(cmp.failures[:30])
 

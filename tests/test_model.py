@@ -6,7 +6,7 @@ import torch
 from hrmkit.models import ACTModel, CoreOutput, HRMConfig, build_model
 from hrmkit.models.layers import _truncated_std, swiglu_width, trunc_normal_
 from tests.conftest import TINY, tiny_arch
-from tests.reference_init import assert_reference_init
+from tests.reference_init import assert_reference_init, assert_shapes
 
 
 def batch(B=3, seq_len=16, vocab=6, num_ids=5, seed=0):
@@ -41,10 +41,8 @@ def test_paper_model_has_the_reference_shapes_by_name_and_init():
               "core.q_head.bias": (2,)}
     params |= {f"core.{level}.layers.{i}.{k}": shape for level in ("H_level", "L_level") for i in range(4) for k, shape in BLOCK_SHAPES.items()}
     buffers = {"core.H_init": (512,), "core.L_init": (512,), "core.puzzle_emb.weights": (1, 512)}
-    assert {n: tuple(p.shape) for n, p in model.named_parameters()} == params
-    assert {n: tuple(t.shape) for n, t in model.state_dict().items()} == params | buffers  # what a checkpoint holds
     rope = {"core.rotary.cos": (82, 64), "core.rotary.sin": (82, 64)}  # puzzle position + 81 cells, head size 64
-    assert {n: tuple(b.shape) for n, b in model.named_buffers()} == buffers | rope
+    assert_shapes(model, params, buffers, rope)
     assert_reference_init(model.core, 512)
 
     # Input embedding: sqrt(512) x [puzzle vector; token embeddings].

@@ -148,7 +148,7 @@ def _random_puzzles(size: int, count: int, seed: int, blank: float) -> list[np.n
 def test_compiled_search_agrees_with_an_independent_search(size):
     """Same solution counts, same solutions, and (same tie rule) the same dead-end count as a plain
     set-based search written separately (tests/sudoku_reference_rater.py)."""
-    from sudoku_reference_rater import Rater
+    from tests.sudoku_reference_rater import Rater
 
     shape = S.shape_for_size(size)
     rater = Rater(size, shape.box_rows, shape.box_cols, ties="first")
@@ -185,7 +185,7 @@ def test_hidden_singles_are_propagated():
 def test_extreme_is_harder_than_hard_by_an_independent_rater():
     """The levels as an independent search sees them (ties broken by the last cell, unlike ours): medians
     measured on 5000 random minimal puzzles were 2 (hard) and 5 (extreme), on these 40 puzzles 0 / 2 / 4."""
-    from sudoku_reference_rater import Rater
+    from tests.sudoku_reference_rater import Rater
 
     rater = Rater()
     medians = {}

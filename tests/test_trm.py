@@ -13,18 +13,12 @@ from hrmkit.ema import EMA
 from hrmkit.models import HRMConfig, TransformerConfig, TRMConfig, build_model, count_parameters
 from hrmkit.models.layers import PostNormMixerBlock, rms_norm
 from hrmkit.models.losses import act_loss
-from tests.reference_init import assert_reference_init
+from tests.reference_init import assert_reference_init, assert_shapes
 
 B, SEQ, VOCAB = 4, 16, 6
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny tensors gain nothing from a second thread, and on a busy 2-core machine its spin-waits cost 10-100x.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")  # conftest: tiny tensors run faster on one thread
 
 
 def small_trm(**overrides) -> TRMConfig:
@@ -109,9 +103,7 @@ def test_reference_models_have_the_reference_shapes_by_name_and_init(variant):
         states, positions = {"core.H_init": (512,), "core.L_init": (512,)}, 97
     buffers = states | {"core.puzzle_emb.weights": (1, 512)}
     rope = {} if variant == "trm-mlp" else {"core.rotary.cos": (positions, 64), "core.rotary.sin": (positions, 64)}
-    assert {n: tuple(p.shape) for n, p in model.named_parameters()} == IO | blocks
-    assert {n: tuple(t.shape) for n, t in model.state_dict().items()} == IO | blocks | buffers  # what a checkpoint holds
-    assert {n: tuple(b.shape) for n, b in model.named_buffers()} == buffers | rope
+    assert_shapes(model, IO | blocks, buffers, rope)
     assert_reference_init(model.core, 512)
     core = model.core
     inputs = torch.randint(0, 11, (2, 81), generator=torch.Generator().manual_seed(1))
