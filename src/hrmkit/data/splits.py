@@ -26,9 +26,9 @@ Generated = tuple[np.ndarray, np.ndarray, int]  # (puzzle grid, solution grid, a
 
 
 def generate_unique(worker: Callable[[Any], list[Generated]], cfg: Any, count: int, workers: int, desc: str,
-                    progress: bool, chunk_size: int = CHUNK) -> list[Generated]:
+                    progress: bool) -> list[Generated]:
     """``count`` distinct puzzles from ``worker((cfg, chunk_index))``, in chunk order (duplicates dropped,
-    more chunks drawn as needed); ``chunk_size`` is how many puzzles one call returns."""
+    more chunks drawn as needed)."""
     seen: set[bytes] = set()
     found: list[Generated] = []
     bar = tqdm(total=count, desc=desc, unit="puzzle", disable=not progress, leave=False)
@@ -37,7 +37,7 @@ def generate_unique(worker: Callable[[Any], list[Generated]], cfg: Any, count: i
     try:
         while len(found) < count:
             missing = count - len(found)
-            n_chunks = max(math.ceil(missing / chunk_size * 1.05), 1)
+            n_chunks = max(math.ceil(missing / CHUNK * 1.05), 1)
             jobs = [(cfg, k) for k in range(next_chunk, next_chunk + n_chunks)]
             next_chunk += n_chunks
             results: Iterator = pool.imap(worker, jobs) if pool else map(worker, jobs)
@@ -51,7 +51,7 @@ def generate_unique(worker: Callable[[Any], list[Generated]], cfg: Any, count: i
                     seen.add(key)
                     found.append(item)
                     bar.update(1)
-            if next_chunk > 50 * (count // chunk_size + 10):
+            if next_chunk > 50 * (count // CHUNK + 10):
                 raise DatasetError(f"only {len(found)} distinct puzzles of {count} asked: the settings allow too few")
     finally:
         if pool:

@@ -309,14 +309,12 @@ def search_tables(shape: SudokuShape):
 def solve(grid: np.ndarray, limit: int = 2, rng: np.random.Generator | None = None) -> SolveResult:
     """Find up to ``limit`` solutions (``limit=2`` decides uniqueness) and rate the search effort
     (compiled naked + hidden singles search). With ``rng``, digits are tried in a random order."""
-    from hrmkit.puzzles.sudoku_search import search
+    from hrmkit.puzzles.sudoku_search import random_digit_order, search
 
     grid = np.asarray(grid)
     shape = shape_for_size(grid.shape[0])
     tables = search_tables(shape)
-    order = None
-    if rng is not None:
-        order = (np.argsort(rng.random((shape.cells, shape.n)), axis=1) + 1).astype(np.int64)
+    order = random_digit_order(rng, tables) if rng is not None else None
     found = np.zeros((max(limit, 1), shape.cells), dtype=np.int8)
     count, _, backtracks, guesses, _ = search(grid.ravel(), tables, limit=limit, order=order, solutions=found)
     solutions = [found[k].reshape(shape.n, shape.n).copy() for k in range(min(count, limit))]

@@ -22,7 +22,7 @@ import functools
 import numpy as np
 from numba import njit
 
-__all__ = ["SearchTables", "copies_rating", "minimise", "random_full_grid", "search", "tables_for"]
+__all__ = ["SearchTables", "copies_rating", "minimise", "random_digit_order", "random_full_grid", "search", "tables_for"]
 
 
 class SearchTables:
@@ -245,7 +245,7 @@ def minimise(solution: np.ndarray, removal_order: np.ndarray, tables: SearchTabl
                      tables.peers, tables.units, tables.popcount, tables.n, min_clues, True)
 
 
-# --------------------------------------------------------------------------- extreme puzzles by local search
+# --------------------------------------------------------------------------- ratings over symmetric copies
 
 
 @njit(cache=True)
@@ -266,10 +266,14 @@ def _ratings(puzzle, digit_maps, cell_perms, peers, units, popcount, n, max_node
     return values
 
 
+def random_digit_order(rng: np.random.Generator, tables: SearchTables) -> np.ndarray:
+    """A random order of the digits for every cell (the ``order`` argument of :func:`search`)."""
+    return (np.argsort(rng.random((tables.n * tables.n, tables.n)), axis=1) + 1).astype(np.int64)
+
+
 def random_full_grid(rng: np.random.Generator, tables: SearchTables) -> np.ndarray:
     """A full grid from a search that tries digits in a random order in every cell."""
-    order = (np.argsort(rng.random((tables.n * tables.n, tables.n)), axis=1) + 1).astype(np.int64)
-    return search(np.zeros(tables.n * tables.n, dtype=np.int8), tables, limit=1, order=order)[1]
+    return search(np.zeros(tables.n * tables.n, dtype=np.int8), tables, limit=1, order=random_digit_order(rng, tables))[1]
 
 
 def copies_rating(puzzle: np.ndarray, tables: SearchTables, rng: np.random.Generator, copies: int = 8) -> float:
