@@ -14,11 +14,13 @@ CASES = [
     (["eval", "runs/x", "data/x", "--steps", "0"], "--steps must be at least 1, got 0"),
     (["eval", "runs/x", "data/x", "--steps", "0,2"], "--steps must be at least 1, got 0"),
     (["eval", "runs/x", "data/x", "--steps", "1,-4"], "--steps must be at least 1, got -4"),
+    (["eval", "runs/x", "data/x", "--steps", "1,99999999"], "--steps must be at most 4096, got 99999999"),
     (["eval", "runs/x", "data/x", "--steps", "a,b"], "--steps: 'a' is not a whole number (give e.g. --steps 8 or --steps 1,2,4,8)"),
     (["eval", "runs/x", "data/x", "--steps", "1,,4"], "--steps: '' is not a whole number (give e.g. --steps 8 or --steps 1,2,4,8)"),
     (["eval", "runs/x", "data/x", "--steps", ""], "--steps: give a number of ACT segments or a comma-separated list such as 1,2,4,8"),
     (["eval", "runs/x", "data/x", "--steps", " , "], "--steps: give a number of ACT segments or a comma-separated list such as 1,2,4,8"),
     (["solve", "runs/x", "1234", "--steps", "-1"], "--steps must be at least 1, got -1"),
+    (["solve", "runs/x", "1234", "--steps", "5000"], "--steps must be at most 4096, got 5000"),
     (["demo", "--max-steps", "-1"], "--max-steps must be at least 1, got -1"),
 ]
 

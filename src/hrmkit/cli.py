@@ -251,6 +251,9 @@ _MINIMUM = {"train": 1, "test": 1, "num_aug": 0, "size": 1, "workers": 1, "min_c
             "max_examples": 1, "batch_size": 1, "n": 0, "index": 0, "port": 0, "examples": 0}
 
 
+MAX_EVAL_STEPS = 4096  # segments; the papers' models train with at most 16
+
+
 def parse_steps(text: str) -> list[int]:
     """`--steps 8` or `--steps 1,2,4,8` -> sorted distinct segment counts, or a one-line HrmError."""
     parts = [p.strip() for p in text.split(",")]
@@ -265,6 +268,8 @@ def parse_steps(text: str) -> list[int]:
     for value in values:
         if value < _MINIMUM["steps"]:
             raise HrmError(f"--steps must be at least {_MINIMUM['steps']}, got {value}")
+        if value > MAX_EVAL_STEPS:  # a typo, not a plan: 10^8 segments would run for months
+            raise HrmError(f"--steps must be at most {MAX_EVAL_STEPS}, got {value}")
     return sorted(set(values))
 
 
@@ -276,6 +281,9 @@ def check_ranges(args: argparse.Namespace) -> None:
         if isinstance(value, int) and value < minimum:
             flag = "-n" if name == "n" else "--" + name.replace("_", "-")
             raise HrmError(f"{flag} must be at least {minimum}, got {value}")
+    steps = getattr(args, "steps", None)
+    if isinstance(steps, int) and steps > MAX_EVAL_STEPS:  # solve's single --steps
+        raise HrmError(f"--steps must be at most {MAX_EVAL_STEPS}, got {steps}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
