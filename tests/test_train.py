@@ -282,7 +282,7 @@ def test_solve_a_maze_and_reject_wrong_sizes(tmp_path):
     data = tmp_path / "m9"
     B.build(B.make_config("maze-9x9", train=16, test=4), data, workers=1, progress=False)
     cfg = make_train_config("cpu-maze-9x9", [f"data_path={data}", "data_preset=null", "arch.hidden_size=32", "arch.num_heads=2",
-                                             "arch.H_layers=1", "arch.L_layers=1", "arch.halt_max_steps=2", "global_batch_size=8",
+                                             "arch.L_layers=1", "arch.halt_max_steps=2", "global_batch_size=8",
                                              f"run_dir={tmp_path / 'run'}", "tensorboard=false"])
     Trainer(cfg, progress=False).fit(max_steps=1)
     model, meta = from_pretrained(tmp_path / "run")
