@@ -156,7 +156,7 @@ def solve_task(model: ACTModel, meta: DatasetMetadata, task: arc.ArcTask, *, dat
     canvas = meta.grid_shape[0]
     indices = range(len(task.test)) if index is None else [index]
     if index is not None and not 0 <= index < len(task.test):
-        raise HrmError(f"--index must be in 0..{len(task.test) - 1} (the task has {len(task.test)} test inputs)")
+        raise HrmError(f"test input index must be in 0..{len(task.test) - 1} (the task has {len(task.test)} test inputs), got {index}")
     held_out, names = dataset_views(dataset, meta)
     found = held_out.match(task) if held_out is not None else None
     matched, matched_by = found if found is not None else (None, None)
