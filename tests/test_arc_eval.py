@@ -351,3 +351,34 @@ def test_vote_store_memory_per_distinct_candidate(real):
     per = used / split.num_examples
     assert ev.metrics()["ARC/distinct_candidates"] == split.num_examples
     assert 900 < per < 1400, per  # ~1.1 KB: the grid's 904 bytes plus the dict entry and the [count, sum] list
+
+
+def test_in_training_evaluation_under_ddp_merges_every_rank_s_votes(toy, tmp_path):
+    """Two processes (torchrun, gloo): each votes on its slice, rank 0 gathers and scores; the logged eval row
+    counts every test example once, and equals a single-process evaluation of the same weights."""
+    import os
+    import subprocess
+    import sys
+
+    from hrmkit.checkpoint import from_pretrained, resolve
+    from hrmkit.evaluate import evaluate
+
+    config = {"data_path": str(toy.path), "global_batch_size": 8, "epochs": 3, "eval_interval": None, "lr": 1e-3, "lr_warmup_steps": 1,
+              "tensorboard": False, "log_every": 1, "ema": False,
+              "arch": {"name": "hrm", "hidden_size": 32, "num_heads": 2, "H_layers": 1, "L_layers": 1, "H_cycles": 1, "L_cycles": 1,
+                       "halt_max_steps": 2, "puzzle_emb_ndim": 32, "expansion": 2.0}}
+    (tmp_path / "arc.yaml").write_text(json.dumps(config))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HRMKIT_PLUGINS": str(Path(__file__).with_name("arc_fixtures.py"))}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "hrmkit.cli", "train",
+           str(tmp_path / "arc.yaml"), "--run-dir", str(tmp_path / "run"), "--quiet"]  # 3 epochs of 0.75 steps: 2 steps, then the eval
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if r["split"] == "eval"]
+    assert evals, rows
+    logged = evals[-1]
+    assert logged["ARC/predictions"] == toy["test"].num_examples  # both halves, each once
+    model, _ = from_pretrained(resolve(tmp_path / "run"))
+    single = evaluate(model, toy["test"], toy.metadata, 8, torch.device("cpu"), identifiers=toy.identifiers, dataset_path=toy.path)
+    for key in ("ARC/pass@1", "ARC/pass@2", "ARC/pass@2_all_inputs", "ARC/distinct_candidates", "ARC/empty_predictions"):
+        assert logged[key] == pytest.approx(single.metrics[key]), key
