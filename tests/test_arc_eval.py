@@ -382,3 +382,23 @@ def test_in_training_evaluation_under_ddp_merges_every_rank_s_votes(toy, tmp_pat
     single = evaluate(model, toy["test"], toy.metadata, 8, torch.device("cpu"), identifiers=toy.identifiers, dataset_path=toy.path)
     for key in ("ARC/pass@1", "ARC/pass@2", "ARC/pass@2_all_inputs", "ARC/distinct_candidates", "ARC/empty_predictions"):
         assert logged[key] == pytest.approx(single.metrics[key]), key
+
+
+def test_the_fast_paths_match_the_reference_helpers():
+    from hrmkit.arc_eval import DIHEDRAL_VIEWS, parse_names
+    from hrmkit.errors import HrmError
+    from hrmkit.puzzles.grid import dihedral
+
+    g = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    for tid in range(8):
+        assert np.array_equal(DIHEDRAL_VIEWS[tid](g), dihedral(g, tid)), tid
+    rng = np.random.default_rng(5)
+    augs = [arc.ArcAugmentation()] + [arc.random_augmentation(rng) for _ in range(50)]
+    names = [a.name("abc12345") for a in augs]
+    tasks, tids, inverses = parse_names(names)
+    assert tasks == ["abc12345"] * len(names)
+    for a, tid, inv in zip(augs, tids, inverses):
+        assert tid == a.tid and np.array_equal(inv, np.argsort(a.perm))
+    for bad in ("abc|||t9|||0123456789", "abc|||t1|||1023456789", "abc|||t1|||0123456788", "abc|||t1|||012345678", "abc|||x"):
+        with pytest.raises(HrmError):
+            parse_names(["abc", bad])
