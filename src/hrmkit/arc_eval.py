@@ -20,9 +20,12 @@ inverse transform would otherwise go unnoticed. Tasks whose test outputs are unk
 set) are left out of the scores and still get their attempts in the submission.
 
 Memory: the store keeps one entry per *distinct* candidate grid per (task, test input): its bytes, a
-vote count and a sum of sigmoid(q_halt). A trained model's 1001 variants mostly agree, so the store is
-far smaller than the predictions; an untrained one's are all different, which is the worst case
-(measured in tests and the README: about 1.2 KB per distinct 30x30 candidate).
+vote count and a sum of sigmoid(q_halt), about 1.06 KB for a 30x30 candidate and 0.38 KB for a 15x15 one
+(measured). A trained model's variants mostly agree, so the store is far smaller than the predictions; an
+untrained model's all differ, the worst case: ARC-1's 419k predictions as 419k distinct 30x30 grids are
+about 425 MB, against 377 MB for the bare uint8 prediction array (and 3 GB as int64) that a non-streaming
+evaluation would keep, before any voting. Per puzzle the evaluator keeps 15 bytes (task, transform,
+inverse colour map): 6 MB for ARC-1's 400k variants.
 """
 
 from __future__ import annotations
