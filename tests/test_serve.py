@@ -1,6 +1,7 @@
 """`hrm serve`: the HTTP API (answers and refusals, the server staying up) and the page driven in headless Chromium."""
 
 import json
+import os
 import queue
 import re
 import shutil
@@ -30,10 +31,10 @@ def run(data, tmp_path_factory):
     return make_checkpoint(tmp_path_factory.mktemp("runs") / "trm", data, tiny_trm())
 
 
-def start_server(args: list[str]) -> tuple[subprocess.Popen, str]:
+def start_server(args: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     """`hrm serve ... --port 0` in a subprocess; the URL it prints once it listens."""
     proc = subprocess.Popen([sys.executable, "-u", "-m", "hrmkit.cli", "serve", *args, "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
     seen, deadline = [], time.monotonic() + START_SECONDS
@@ -218,5 +219,116 @@ def test_the_page_solves_a_picked_puzzle_and_shows_errors(server):
         browser.find_element(By.ID, "solve").click()
         wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "body[data-state=error]")))
         assert browser.find_element(By.ID, "error").text == "bad puzzle: invalid character 'x' at cell 3"
+    finally:
+        browser.quit()
+
+
+# --------------------------------------------------------------------------- an ARC model: whole task files
+
+
+@pytest.fixture(scope="module")
+def arc_server(tmp_path_factory):
+    from arc_fixtures import build_arc_dataset, toy_tasks
+
+    data = build_arc_dataset(tmp_path_factory.mktemp("data") / "arc", toy_tasks(), num_aug=5, canvas=8)
+    run = make_checkpoint(tmp_path_factory.mktemp("runs") / "arc", data, tiny_trm(puzzle_emb_ndim=32))
+    # The subprocess learns the stand-in arc task (until the real one is built in) as a plug-in.
+    env = {**os.environ, "HRMKIT_PLUGINS": str(Path(__file__).with_name("arc_fixtures.py"))}
+    proc, url = start_server([str(run), "--examples", "3"], env)
+    try:
+        yield proc, url
+    finally:
+        stop_server(proc)
+
+
+def arc_solve(url: str, body: dict) -> tuple[int, dict]:
+    return request(url + "api/solve", json.dumps(body).encode())
+
+
+def test_arc_info_offers_held_out_tasks_and_solve_votes(arc_server):
+    _, url = arc_server
+    status, info = request(url + "api/info")
+    assert status == 200 and info["task"] == "arc" and info["whole_task"] is True
+    assert [e["name"] for e in info["examples"]] == ["held-out task aa000001", "held-out task bb000002", "held-out task dd000004"]
+    status, body = arc_solve(url, {"puzzle": info["examples"][1]["text"], "steps": 3, "variants": 4})
+    assert status == 200, body
+    assert body["kind"] == "arc" and body["known"] and body["matched"] == "bb000002" and body["protocol"] == "paper"
+    assert len(body["variants"]) == 4 and body["variants"][0] == "bb000002" and body["variants_available"] == 6
+    assert [d["input"] for d in body["demonstrations"]] == [[[1]], [[1, 1], [0, 1]]]
+    assert [t["index"] for t in body["tests"]] == [0, 1] and body["tests"][0]["expected"] == [[2, 0, 2]]
+    for t in body["tests"]:
+        assert [s["step"] for s in t["segments"]] == [1, 2, 3] and len(t["answers"]) <= 2
+        assert sum(a["votes"] for a in t["answers"]) + t["empty"] <= 4  # the top two of 4 variants, plus empty answers
+        assert all(a["right"] in (True, False) and 0 <= a["p_halt"] <= 1 for a in t["answers"])
+
+    status, by_id = arc_solve(url, {"puzzle": "cc000003", "steps": 1, "variants": 2, "index": 0})
+    assert status == 200 and by_id["matched"] == "cc000003" and len(by_id["tests"]) == 1
+    mystery = {"train": [{"input": [[1]], "output": [[2]]}], "test": [{"input": [[3, 3]]}]}
+    status, unknown = arc_solve(url, {"puzzle": json.dumps(mystery), "steps": 1})
+    assert status == 200 and not unknown["known"] and "never seen this task" in unknown["notes"][0]
+    assert unknown["variants"] == ["<blank>"]
+    padded = json.dumps(mystery) + " " * (200 * 1024)  # past the 64 KiB of a grid puzzle, within an ARC task's 1 MiB
+    assert arc_solve(url, {"puzzle": padded, "steps": 1})[0] == 200
+
+
+ARC_BAD = [
+    ("invalid JSON", {"puzzle": "{nope", "steps": 1}, "not an ARC task: invalid JSON"),
+    ("a sudoku for an ARC model", {"puzzle": "1..." * 4, "steps": 1}, "is neither an ARC task (JSON) nor a held-out task id"),
+    ("a bad colour", {"puzzle": '{"train": [{"input": [[12]], "output": [[1]]}], "test": [{"input": [[1]]}]}', "steps": 1},
+     "colours are integers 0..9"),
+    ("no test inputs", {"puzzle": '{"train": [{"input": [[1]], "output": [[1]]}], "test": []}', "steps": 1}, "no test inputs"),
+    ("variants 0", {"puzzle": "cc000003", "steps": 1, "variants": 0}, "variants must be a whole number from 1 to 64"),
+    ("index past the tests", {"puzzle": "cc000003", "steps": 1, "index": 3}, "test input index must be in 0..0"),
+    ("index not a number", {"puzzle": "cc000003", "steps": 1, "index": "all"}, "index must be a test input number or null"),
+]
+
+
+@pytest.mark.parametrize(("name", "body", "message"), ARC_BAD, ids=[b[0] for b in ARC_BAD])
+def test_arc_bad_requests_get_one_line_4xx(arc_server, name, body, message):
+    proc, url = arc_server
+    status, answer = arc_solve(url, body)
+    assert status == 400 and message in answer["error"] and "\n" not in answer["error"], answer
+    assert proc.poll() is None
+
+
+def test_the_page_shows_an_arc_task_in_colour(arc_server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _, url = arc_server
+    browser = chromium()
+    try:
+        wait = WebDriverWait(browser, 60)
+        browser.get(url)
+        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "body[data-ready=true]")))
+        assert browser.find_element(By.ID, "task-file").is_displayed()
+        Select(browser.find_element(By.ID, "examples")).select_by_visible_text("held-out task bb000002")
+        steps = browser.find_element(By.ID, "steps")
+        steps.send_keys(Keys.CONTROL, "a")
+        steps.send_keys("2")
+        browser.find_element(By.ID, "solve").click()
+        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "body[data-state=solved]")))
+        assert browser.find_element(By.ID, "arc-output").is_displayed() and not browser.find_element(By.ID, "output").is_displayed()
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#arc-demos .pair")) == 2
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#arc-tests .test")) == 2
+        first_demo = browser.find_elements(By.CSS_SELECTOR, "#arc-demos .pair table.arc")[0]
+        cell = first_demo.find_element(By.CSS_SELECTOR, "td")
+        assert cell.get_attribute("data-cell") == "1" and cell.value_of_css_property("background-color") == "rgba(0, 116, 217, 1)"
+        assert "segment 2 of 2" in browser.find_element(By.ID, "arc-segment-shown").text
+        browser.find_element(By.ID, "arc-segment").send_keys(Keys.HOME)
+        wait.until(EC.text_to_be_present_in_element((By.ID, "arc-segment-shown"), "segment 1 of 2"))
+        captions = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#arc-test-0 figcaption")]
+        assert captions[0] == "test input 0" and captions[1].startswith("segment 1: original variant")
+        assert captions[-1] == "expected" and any(c.startswith("attempt 1:") for c in captions)
+
+        box = browser.find_element(By.ID, "puzzle")
+        box.clear()
+        box.send_keys("{nope")
+        browser.find_element(By.ID, "solve").click()
+        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "body[data-state=error]")))
+        assert browser.find_element(By.ID, "error").text.startswith("not an ARC task: invalid JSON")
     finally:
         browser.quit()

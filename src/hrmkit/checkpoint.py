@@ -189,3 +189,10 @@ def from_pretrained(path: str | os.PathLike, device: str | torch.device = "cpu")
     model = build_model(cfg.arch, meta.vocab_size, meta.seq_len, meta.num_puzzle_identifiers, device)
     load_weights(model, read_tensors(ckpt, "model"), ckpt)
     return model.eval(), meta
+
+
+def find_dataset(run: Path, data_path: str) -> Path | None:
+    """The model's dataset: data_path as given, else relative to the run's folder or one of its parents
+    (a run trained as `hrm train` in a project folder keeps a relative data_path)."""
+    candidates = [Path(data_path)] + [base / data_path for base in [run, *run.parents]]
+    return next((p for p in candidates if (p / "metadata.json").is_file()), None)

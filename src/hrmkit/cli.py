@@ -94,8 +94,9 @@ def _cmd_train(args: argparse.Namespace) -> None:
             print(f"interrupted at step {summary['step']}; " + (f"continue with: hrm train --resume {trainer.run_dir}" if saved
                                                                  else "no checkpoint was written"))
         if summary["eval"]:
+            arc = f", ARC pass@2 {summary['eval']['ARC/pass@2']:.4f}" if "ARC/pass@2" in summary["eval"] else ""
             print(f"step {summary['step']}: eval exact accuracy {summary['eval']['exact_accuracy']:.4f}, "
-                  f"token accuracy {summary['eval']['accuracy']:.4f}")
+                  f"token accuracy {summary['eval']['accuracy']:.4f}{arc}")
         if saved:  # never name a folder that does not exist
             print(f"checkpoints in {trainer.run_dir / 'checkpoints'}; curves in {plot_run(trainer.run_dir)}")
 
@@ -110,9 +111,20 @@ def _cmd_eval(args: argparse.Namespace) -> None:
 
 
 def _cmd_solve(args: argparse.Namespace) -> None:
-    from hrmkit.solve import format_trace, from_pretrained, puzzle_from_dataset, solve
+    from hrmkit.solve import format_trace, from_pretrained, puzzle_from_dataset, solve, solve_task_file
+    from hrmkit.tasks import get_task
 
     model, meta = from_pretrained(args.checkpoint)
+    solver = get_task(meta.task).task_solver()
+    if solver is not None:  # a whole task file (ARC): demonstrations shown, test inputs answered by voting
+        if args.trace_out:
+            solver.check_picture(Path(args.trace_out))
+        result = solve_task_file(args.checkpoint, model, meta, solver, args.puzzle, dataset=args.dataset,
+                                 index=None if args.all else args.index, variants=args.variants, steps=args.steps)
+        print(solver.format(result))
+        if args.trace_out:
+            print(f"picture: {solver.draw(result, Path(args.trace_out))}")
+        return
     if args.dataset is not None:
         puzzle = puzzle_from_dataset(args.dataset, args.split, args.index, meta)
     elif args.puzzle is not None:
@@ -214,13 +226,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("solve", help="solve one puzzle and show the reasoning trace")
     v.add_argument("checkpoint")
-    v.add_argument("puzzle", nargs="?", help="puzzle text (e.g. an 81-char Sudoku) or a file holding it")
-    v.add_argument("--dataset", help="take the puzzle from this dataset ...")
+    v.add_argument("puzzle", nargs="?", help="puzzle text (e.g. an 81-char Sudoku) or a file holding it; "
+                                             "ARC: a task .json file or the id of a held-out task")
+    v.add_argument("--dataset", help="take the puzzle from this dataset ... (ARC: the dataset to look the task up in; default the model's)")
     v.add_argument("--split", default="test")
-    v.add_argument("--index", type=int, default=0, help="... at this example index")
+    v.add_argument("--index", type=int, default=0, help="... at this example index (ARC: the test input, default 0)")
+    v.add_argument("--all", action="store_true", help="ARC: answer every test input of the task")
+    v.add_argument("--variants", type=int, default=8, help="ARC: vote over at most this many trained variants, the original first "
+                                                            "(0 = all; default 8)")
     v.add_argument("--steps", type=int)
     v.add_argument("--final-only", action="store_true", help="show only the final segment")
-    v.add_argument("--trace-out", metavar="FILE", help="also draw the grid after each segment to FILE.png (panels) or FILE.gif (frames)")
+    v.add_argument("--trace-out", metavar="FILE", help="also draw the grid after each segment to FILE.png (panels) or FILE.gif (frames); "
+                                                        "ARC: the task's grids in ARC's colours to FILE.png")
     v.set_defaults(func=_cmd_solve)
 
     sv = sub.add_parser("serve", help="a local web page: give the model a puzzle and watch each ACT segment")
@@ -248,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Numeric options and their smallest sensible value, checked before any work (and before torch is imported).
 _MINIMUM = {"train": 1, "test": 1, "num_aug": 0, "size": 1, "workers": 1, "min_clues": 0, "min_path": 0, "max_steps": 1, "steps": 1,
-            "max_examples": 1, "batch_size": 1, "n": 0, "index": 0, "port": 0, "examples": 0}
+            "max_examples": 1, "batch_size": 1, "n": 0, "index": 0, "port": 0, "examples": 0, "variants": 0}
 
 
 MAX_EVAL_STEPS = 4096  # segments; the papers' models train with at most 16

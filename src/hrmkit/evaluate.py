@@ -1,6 +1,7 @@
 """Metrics over a dataset split: every example runs ``halt_max_steps`` segments (no early halting);
 metrics come from the final segment, plus the exact accuracy after every segment (the test-time
-compute curve), plus whatever the task's evaluation hook adds (e.g. voting over augmentations)."""
+compute curve), plus whatever the task's streaming evaluator adds (ARC: voting over augmentations,
+pass@K), fed batch by batch so that no N x seq_len prediction array is kept."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from hrmkit.errors import HrmError, check_at_least
 from hrmkit.metrics import accumulate, accumulation_dtype, summarise
 from hrmkit.models.act import ACTModel
 from hrmkit.models.losses import IGNORE_LABEL_ID, act_loss
-from hrmkit.tasks import get_task
+from hrmkit.tasks import StreamEvaluator, get_task
 
 
 @dataclass
@@ -33,6 +34,7 @@ class EvalResult:
     predictions: np.ndarray | None = None  # [N, seq_len] argmax tokens of the final segment
     q_halt_logits: np.ndarray | None = None
     extras: dict[str, object] = field(default_factory=dict)
+    evaluator: StreamEvaluator | None = None  # the task's streaming evaluator, merged (on rank 0 only)
 
 
 def to_device(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
@@ -42,12 +44,22 @@ def to_device(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, t
 @torch.no_grad()
 def evaluate(model: ACTModel, split: SplitArrays, meta: DatasetMetadata, batch_size: int, device: torch.device, *,
              steps: int | None = None, max_examples: int | None = None, rank: int = 0, world_size: int = 1,
-             keep_predictions: bool = False, identifiers: list[str] | None = None, progress: bool = False) -> EvalResult:
+             keep_predictions: bool = False, identifiers: list[str] | None = None, dataset_path: str | os.PathLike | None = None,
+             progress: bool = False) -> EvalResult:
+    """Run ``split`` through the model. ``dataset_path`` (the split's dataset folder) lets the task's streaming
+    evaluator read what it scores against (ARC: the original tasks); without it only the generic metrics are made."""
     check_at_least("steps", steps, 1)
     check_at_least("batch_size", batch_size, 1)
     check_at_least("max_examples", max_examples, 1)
     task = get_task(meta.task)
+    evaluator = None
+    if dataset_path is not None:
+        if identifiers is None:
+            identifiers = json.loads((Path(dataset_path) / "identifiers.json").read_text())
+        evaluator = task.make_evaluator(split, meta, identifiers, Path(dataset_path))  # a fresh one: no state from earlier evaluations
+    # The whole-array hook (plug-ins' simple path) keeps every prediction; a streaming evaluator keeps none here.
     keep_predictions = keep_predictions or task.needs_predictions
+    token_dtype = torch.uint8 if meta.vocab_size <= 256 else torch.int32  # ARC-1: 419k x 900 predictions, 377 MB as uint8, 3 GB as int64
     was_training, old_steps = model.training, model.halt_max_steps
     model.eval()
     model.halt_max_steps = steps or old_steps
@@ -73,16 +85,22 @@ def evaluate(model: ACTModel, split: SplitArrays, meta: DatasetMetadata, batch_s
             _, m = act_loss(out, carry.data["labels"], carry.halted, carry.steps, model.config.loss_type)
             accumulate(sums, m, dtype)
             rows += int((idx >= 0).sum())
-            if keep_predictions:
+            if keep_predictions or evaluator is not None:
                 real = idx >= 0
-                preds.append(out["logits"].argmax(-1).cpu().numpy()[real])
-                q_halts.append(out["q_halt_logits"].float().cpu().numpy()[real])
+                tokens = out["logits"].argmax(-1).to(token_dtype).cpu().numpy()[real]
+                q_halt = out["q_halt_logits"].float().cpu().numpy()[real]
+                if evaluator is not None:
+                    evaluator.update(idx[real].astype(np.int64), tokens, q_halt)
+                if keep_predictions:
+                    preds.append(tokens)
+                    q_halts.append(q_halt)
     finally:
         model.halt_max_steps = old_steps
         model.train(was_training)
     keys = sorted(sums)
     packed = torch.cat([torch.stack([sums[k] for k in keys]) if keys else exact_by_step[:0], rows[None], exact_by_step])
-    if dist.is_available() and dist.is_initialized() and world_size > 1:
+    distributed = dist.is_available() and dist.is_initialized() and world_size > 1
+    if distributed:
         dist.all_reduce(packed)
     values = packed.cpu().double().tolist()
     metrics = summarise(dict(zip(keys, values[: len(keys)])), rows=values[len(keys)])
@@ -96,6 +114,16 @@ def evaluate(model: ACTModel, split: SplitArrays, meta: DatasetMetadata, batch_s
     )
     if task.needs_predictions and rank == 0:
         result.metrics.update(task.evaluate_hook(result, split, meta, identifiers))
+    if evaluator is not None:
+        if distributed:  # every process voted on its own slice: rank 0 merges the stores, then scores
+            gathered: list[Any] | None = [None] * world_size if rank == 0 else None
+            dist.gather_object(evaluator.state(), gathered, dst=0)
+            if rank == 0:
+                assert gathered is not None
+                evaluator.merge([state for r, state in enumerate(gathered) if r != 0])
+        if rank == 0:
+            result.metrics.update(evaluator.metrics())
+            result.evaluator = evaluator
     return result
 
 
@@ -128,10 +156,14 @@ def evaluate_checkpoint(checkpoint_path: str | os.PathLike, dataset_path: str | 
     run_steps = max(curve) if curve else (steps[0] if isinstance(steps, Sequence) else steps)
     trained_steps = model.halt_max_steps
     result = evaluate(model, ds[split], ds.metadata, batch_size, device, steps=run_steps, max_examples=max_examples,
-                      identifiers=ds.identifiers, progress=progress)
+                      identifiers=ds.identifiers, dataset_path=ds.path, progress=progress)
     report = {"checkpoint": str(ckpt), "dataset": str(ds.path), "split": split, "steps": run_steps or trained_steps,
               **result.metrics, "exact_by_step": result.exact_by_step}
     report_path = Path(out or ckpt / f"eval-{ds.path.name}-{split}{'-steps' if curve else ''}.json")
+    if result.evaluator is not None:
+        report.update(result.evaluator.report())
+        report["summary"] = result.evaluator.summary()
+        report.update(result.evaluator.write_outputs(report_path))
     if curve:
         from hrmkit.viz import plot_steps_curve
 
@@ -163,4 +195,8 @@ def format_report(report: dict[str, Any]) -> str:
         points = "  ".join(f"{s}:{v:.3f}" for s, v in report["exact_by_steps"].items())
         text += (f"\nexact accuracy against ACT steps (trained with {report['trained_steps']}): {points}\n"
                  f"curve: {report['plot_path']}")
+    for line in report.get("summary", []):
+        text += f"\n{line}"
+    if "submission_path" in report:
+        text += f"\nsubmission: {report['submission_path']}"
     return text

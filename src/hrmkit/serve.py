@@ -8,6 +8,9 @@ the Content-Security-Policy forbids it to load anything from elsewhere.
     GET  /                the page
     GET  /api/info        the model, the task, the step limits, a few held-out examples
     POST /api/solve       {"puzzle": TEXT, "steps": N} -> every segment's grid, changed cells, Q values, validity
+                          ARC (a task whose unit is a whole task file): {"puzzle": TASK JSON or a held-out task id,
+                          "steps": N, "variants": V, "index": K or null} -> demonstrations, each test input's
+                          per-segment predictions and voted answers (``arc_solve.payload``)
 """
 
 from __future__ import annotations
@@ -27,13 +30,15 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from hrmkit import checkpoint
+from hrmkit.checkpoint import find_dataset
 from hrmkit.data.format import DatasetMetadata
 from hrmkit.errors import HrmError
 from hrmkit.models import ACTModel
 from hrmkit.solve import SolveTrace, solve
-from hrmkit.tasks import Task, get_task, task_names
+from hrmkit.tasks import Task, TaskSolver, get_task, task_names
 
-MAX_BODY_BYTES = 64 * 1024  # a 30x30 maze is about 1 KB of text; anything far larger is not a puzzle
+MAX_BODY_BYTES = 64 * 1024  # a 30x30 maze is about 1 KB of text; anything far larger is not a puzzle (a task solver sets its own)
+MAX_VARIANTS = 64  # ARC: variants one request may vote over (each runs every segment; 1001 would pin the CPU for minutes)
 STATIC_FILES = {"index.html": "text/html", "serve.js": "text/javascript", "serve.css": "text/css"}
 # The page may talk to this server only: no CDN, no fonts, no analytics, nothing fetched from elsewhere.
 CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'"
@@ -54,6 +59,16 @@ class Session:
     max_steps: int
     examples: list[dict[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)  # one solve at a time: solve() switches model state
+    dataset: Path | None = None  # the model's dataset (a task solver looks tasks up in it)
+
+    @property
+    def solver(self) -> TaskSolver | None:
+        return self.task.task_solver()
+
+    @property
+    def max_body_bytes(self) -> int:
+        solver = self.solver
+        return MAX_BODY_BYTES if solver is None else solver.max_request_bytes
 
     @property
     def task(self) -> Task:
@@ -65,13 +80,6 @@ def grid_text(task: Task, tokens: np.ndarray, meta: DatasetMetadata) -> str:
     cells = task.cells(tokens, meta)
     w = meta.grid_shape[1]
     return "\n".join("".join(cells[r:r + w]) for r in range(0, len(cells), w))
-
-
-def find_dataset(run: Path, data_path: str) -> Path | None:
-    """The model's dataset: data_path as given, else relative to the run's folder or one of its parents
-    (a run trained as `hrm train` in a project folder keeps a relative data_path)."""
-    candidates = [Path(data_path)] + [base / data_path for base in [run, *run.parents]]
-    return next((p for p in candidates if (p / "metadata.json").is_file()), None)
 
 
 def load_examples(dataset: Path, meta: DatasetMetadata, n: int) -> list[dict[str, str]]:
@@ -102,9 +110,19 @@ def open_session(path: str | os.PathLike, *, dataset: str | os.PathLike | None =
     else:
         data = find_dataset(ckpt, cfg.data_path)
     n_params = sum(p.numel() for p in model.parameters())
-    return Session(model=model, meta=meta, description=describe_arch(cfg.arch, n_params),
-                   max_steps=max_steps or default_steps_limit(model.halt_max_steps),
-                   examples=load_examples(data, meta, examples) if data is not None and examples else [])
+    session = Session(model=model, meta=meta, description=describe_arch(cfg.arch, n_params),
+                      max_steps=max_steps or default_steps_limit(model.halt_max_steps), dataset=data)
+    solver = session.solver
+    if solver is not None:  # whole task files (ARC): the picker offers held-out tasks
+        if data is not None:
+            from hrmkit.data.format import read_metadata
+            from hrmkit.evaluate import check_compatible
+
+            check_compatible(meta, read_metadata(data), str(data))
+        session.examples = solver.examples(data, meta, examples) if examples else []
+    elif data is not None and examples:
+        session.examples = load_examples(data, meta, examples)
+    return session
 
 
 # --------------------------------------------------------------------------- requests
@@ -149,6 +167,23 @@ def _parse(text: Any, session: Session) -> np.ndarray:
         raise HrmError(str(e)) from None
 
 
+def _whole_task(body: dict[str, Any], session: Session, solver: TaskSolver, steps: int) -> dict[str, Any]:
+    text = body.get("puzzle")
+    if not isinstance(text, str) or not text.strip():
+        raise HrmError("give the task as JSON text (or a held-out task id) in \"puzzle\"")
+    variants = body.get("variants", 8)
+    if isinstance(variants, bool) or not isinstance(variants, int) or not 1 <= variants <= MAX_VARIANTS:
+        raise HrmError(f"variants must be a whole number from 1 to {MAX_VARIANTS} on this server, got {variants!r}")
+    index = body.get("index")
+    if index is not None and (isinstance(index, bool) or not isinstance(index, int)):
+        raise HrmError(f"index must be a test input number or null (every test input), got {index!r}")
+    started = time.perf_counter()
+    with session.lock, torch.inference_mode():
+        result = solver.solve_text(session.model, session.meta, text, name="pasted task", dataset=session.dataset, index=index,
+                                   variants=variants, steps=steps)
+    return {**solver.payload(result), "seconds": round(time.perf_counter() - started, 4)}
+
+
 def trace_payload(trace: SolveTrace, session: Session) -> dict[str, Any]:
     task, meta = session.task, session.meta
     puzzle = task.cells(trace.puzzle, meta)
@@ -167,7 +202,7 @@ def trace_payload(trace: SolveTrace, session: Session) -> dict[str, Any]:
 
 def create_app(session: Session) -> Flask:
     app = Flask("hrmkit.serve", static_folder=None)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES  # a larger body gets 413 before it is read
+    app.config["MAX_CONTENT_LENGTH"] = session.max_body_bytes  # a larger body gets 413 before it is read
     app.json.sort_keys = False
     static = resources.files("hrmkit") / "static"
 
@@ -180,7 +215,7 @@ def create_app(session: Session) -> Flask:
 
     @app.errorhandler(HTTPException)
     def _http_error(e: HTTPException) -> tuple[Response, int]:
-        messages = {413: f"request body too large (at most {MAX_BODY_BYTES // 1024} KiB)"}
+        messages = {413: f"request body too large (at most {session.max_body_bytes // 1024} KiB)"}
         return jsonify(error=messages.get(e.code or 500, e.description)), e.code or 500
 
     @app.errorhandler(HrmError)
@@ -205,7 +240,7 @@ def create_app(session: Session) -> Flask:
     def _info() -> Response:
         return jsonify(task=session.meta.task, grid_shape=list(session.meta.grid_shape), model=session.description,
                        halt_rule=session.model.halt_rule, halt_max_steps=session.model.halt_max_steps, max_steps=session.max_steps,
-                       examples=session.examples)
+                       examples=session.examples, whole_task=session.solver is not None, max_variants=MAX_VARIANTS)
 
     @app.post("/api/solve")
     def _solve() -> Response:
@@ -213,6 +248,9 @@ def create_app(session: Session) -> Flask:
         if not isinstance(body, dict):
             raise HrmError('send a JSON object {"puzzle": TEXT, "steps": N} with Content-Type: application/json')
         steps = _steps(body, session)
+        solver = session.solver
+        if solver is not None:
+            return jsonify(**_whole_task(body, session, solver, steps))
         tokens = _parse(body.get("puzzle"), session)
         started = time.perf_counter()
         with session.lock, torch.inference_mode():

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,9 +19,9 @@ from hrmkit.checkpoint import from_pretrained
 from hrmkit.data.format import DatasetMetadata
 from hrmkit.errors import HrmError, check_at_least
 from hrmkit.models import ACTModel
-from hrmkit.tasks import get_task
+from hrmkit.tasks import TaskSolver, get_task
 
-__all__ = ["SolveStep", "SolveTrace", "format_trace", "from_pretrained", "puzzle_from_dataset", "solve"]
+__all__ = ["SolveStep", "SolveTrace", "format_trace", "from_pretrained", "puzzle_from_dataset", "solve", "solve_task_file"]
 
 
 @dataclass
@@ -163,3 +165,39 @@ def format_trace(trace: SolveTrace, meta: DatasetMetadata, show_every_step: bool
 
 def _verdict(valid: bool | None) -> str:
     return "a correct solution" if valid else "not a correct solution" if valid is False else "unchecked"
+
+
+# --------------------------------------------------------------------------- whole task files (ARC)
+
+
+def model_dataset(checkpoint_path: str | os.PathLike, meta: DatasetMetadata, dataset: str | os.PathLike | None) -> Path | None:
+    """The dataset a whole-task solver looks tasks up in: ``dataset`` when given (checked to fit the model), else the
+    model's own when it can be found; None when not."""
+    from hrmkit import checkpoint
+    from hrmkit.data.format import read_metadata
+    from hrmkit.evaluate import check_compatible
+
+    if dataset is None:
+        ckpt = checkpoint.resolve(checkpoint_path)
+        cfg, _ = checkpoint.read_config(ckpt)
+        found = checkpoint.find_dataset(ckpt, cfg.data_path)
+        if found is None:
+            return None
+        dataset = found
+    check_compatible(meta, read_metadata(dataset), str(dataset))
+    return Path(dataset)
+
+
+def solve_task_file(checkpoint_path: str | os.PathLike, model: ACTModel, meta: DatasetMetadata, solver: TaskSolver, puzzle: str | None, *,
+                    dataset: str | os.PathLike | None = None, index: int | None = 0, variants: int = 8,
+                    steps: int | None = None) -> Any:
+    """`hrm solve` for a task whose unit is a whole task file (ARC): ``puzzle`` is the file, or a held-out task's id."""
+    if puzzle is None:
+        raise HrmError("give a task: a task .json file, or the id of a held-out task of the model's dataset")
+    check_at_least("steps", steps, 1)
+    data = model_dataset(checkpoint_path, meta, dataset)
+    path = Path(puzzle)
+    if path.suffix.lower() == ".json" and not path.is_file():
+        raise HrmError(f"{puzzle}: no such file")
+    text, name = (path.read_text(), path.stem) if path.is_file() else (puzzle, puzzle)
+    return solver.solve_text(model, meta, text, name=name, dataset=data, index=index, variants=variants, steps=steps)

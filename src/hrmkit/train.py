@@ -224,7 +224,8 @@ class Trainer:
         with self.inference_weights():
             result = evaluate(self.model, self.dataset["test"], self.dataset.metadata, self.cfg.global_batch_size, self.rt.device,
                               steps=steps, max_examples=self.cfg.eval_max_examples, rank=self.rt.rank, world_size=self.rt.world_size,
-                              identifiers=self.dataset.identifiers)
+                              identifiers=self.dataset.identifiers, dataset_path=self.dataset.path)
+        result.evaluator = None  # its metrics are in; its store (ARC votes, up to ~0.4 GB) need not live until the next evaluation
         self.last_eval, self.last_eval_result = result.metrics, result
         return result
 

@@ -21,7 +21,12 @@ async function loadInfo() {
   for (const id of ["steps", "steps-slider"]) $(id).max = info.max_steps;
   setSteps(info.halt_max_steps);
   $("steps-hint").textContent = `Training ran at most ${info.halt_max_steps}; you may ask for up to ${info.max_steps}.`;
-  $("blank-hint").textContent = info.task === "maze" ? "# wall, space open, S start, G goal" : ". for a blank";
+  $("blank-hint").textContent = info.whole_task ? 'a task as JSON, {"train": [...], "test": [...]}, or a held-out task id'
+    : info.task === "maze" ? "one row per line; # wall, space open, S start, G goal" : "one row per line; . for a blank";
+  if (info.whole_task) {
+    $("task-file").hidden = false;
+    $("variants").max = info.max_variants;
+  }
   const select = $("examples");
   info.examples.forEach((example, i) => {
     const option = document.createElement("option");
@@ -115,16 +120,22 @@ async function solvePuzzle() {
   $("solve").disabled = true;
   document.body.dataset.state = "busy";
   try {
+    const request = { puzzle: $("puzzle").value, steps: Number($("steps").value) };
+    if (info.whole_task) Object.assign(request, { variants: Number($("variants").value), index: null });
     const response = await fetch("/api/solve", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ puzzle: $("puzzle").value, steps: Number($("steps").value) }),
+      body: JSON.stringify(request),
     });
     const body = await response.json();
     if (!response.ok) {
       $("error").textContent = body.error || `HTTP ${response.status}`;
       $("status").textContent = "";
       document.body.dataset.state = "error";
+      return;
+    }
+    if (info.whole_task) {
+      showArc(body);
       return;
     }
     result = body;
@@ -144,6 +155,124 @@ async function solvePuzzle() {
   }
 }
 
+
+// ---- ARC: a whole task (demonstrations, test inputs), answers voted over the task's trained variants
+
+let arc = null;
+
+function arcGrid(grid) {
+  if (!grid || !grid.length) {
+    const span = document.createElement("span");
+    span.className = "empty-grid";
+    span.textContent = grid ? "(empty)" : "(unknown)";
+    return span;
+  }
+  const table = document.createElement("table");
+  table.className = "arc" + (grid.length > 15 || grid[0].length > 15 ? " big" : "");
+  for (const cells of grid) {
+    const row = table.insertRow();
+    for (const v of cells) {
+      const td = row.insertCell();
+      td.className = `c${v}`;
+      td.dataset.cell = String(v);
+    }
+  }
+  return table;
+}
+
+function figure(caption, grid, cls) {
+  const fig = document.createElement("figure");
+  const cap = document.createElement("figcaption");
+  cap.className = "caption" + (cls ? ` ${cls}` : "");
+  cap.textContent = caption;
+  fig.append(cap, arcGrid(grid));
+  return fig;
+}
+
+function verdict(answer) {
+  return answer.right === null ? "" : answer.right ? ": right" : ": wrong";
+}
+
+function answerFigure(title, answer, total) {
+  const cls = answer.right === null ? "" : answer.right ? "right" : "wrong";
+  return figure(`${title}: ${answer.votes} of ${total} votes, P(halt) ${answer.p_halt.toFixed(2)}${verdict(answer)}`, answer.grid, cls);
+}
+
+function showArcSegment(k) {
+  $("arc-segment").value = k;
+  $("arc-segment-shown").textContent = `segment ${k} of ${arc.steps}`;
+  arc.tests.forEach((test, i) => {
+    const seg = test.segments[k - 1];
+    const box = document.querySelector(`#arc-test-${i} .segment-grids`);
+    const figs = [figure(`segment ${k}: original variant, P(halt) ${seg.p_halt.toFixed(2)}`, seg.prediction)];
+    if (seg.answers.length) figs.push(answerFigure(`segment ${k}: most votes`, seg.answers[0], arc.variants.length));
+    box.replaceChildren(...figs);
+  });
+}
+
+function stopArc() {
+  if (timer !== null) clearInterval(timer);
+  timer = null;
+  $("arc-play").textContent = "▶ Play";
+}
+
+function playArc() {
+  if (timer !== null) return stopArc();
+  let k = 1;
+  showArcSegment(k);
+  $("arc-play").textContent = "❚❚ Pause";
+  timer = setInterval(() => {
+    k += 1;
+    if (k > arc.steps) return stopArc();
+    showArcSegment(k);
+  }, 700);
+}
+
+function showArc(body) {
+  arc = body;
+  $("output").hidden = true;
+  $("arc-output").hidden = false;
+  const notes = body.notes.map((n) => { const p = document.createElement("p"); p.className = "note"; p.textContent = n; return p; });
+  const head = document.createElement("p");
+  head.textContent = body.known
+    ? `Task ${body.matched}: held out in the model's dataset (protocol ${body.protocol}); votes over ${body.variants.length} of its ${body.variants_available} trained variants, ${body.steps} segments each.`
+    : `Task ${body.task_id}: not a task of the model's dataset.`;
+  $("arc-notes").replaceChildren(head, ...notes);
+  $("arc-demos").replaceChildren(...body.demonstrations.map((d, i) => {
+    const pair = document.createElement("div");
+    pair.className = "pair";
+    pair.append(figure(`demo ${i + 1} input`, d.input), figure("output", d.output));
+    return pair;
+  }));
+  $("arc-tests").replaceChildren(...body.tests.map((t, i) => {
+    const box = document.createElement("div");
+    box.className = "test";
+    box.id = `arc-test-${i}`;
+    const grids = document.createElement("div");
+    grids.className = "grids";
+    const segment = document.createElement("div");
+    segment.className = "grids segment-grids";
+    const finals = t.answers.map((a, j) => answerFigure(`attempt ${j + 1}`, a, body.variants.length));
+    if (!t.answers.length) finals.push(figure("no answer: every prediction was empty", []));
+    grids.append(figure(`test input ${t.index}`, t.input), segment, ...finals,
+      figure(t.expected ? "expected" : "expected: unknown", t.expected));
+    box.append(grids);
+    return box;
+  }));
+  $("arc-segment").max = body.steps;
+  showArcSegment(body.steps);
+  $("status").textContent = `${body.tests.length} test input(s), ${body.steps} segments, in ${body.seconds.toFixed(2)} s`;
+  document.body.dataset.state = "solved";
+}
+
+function loadFile(e) {
+  const file = e.target.files[0];
+  if (!file) return;
+  const reader = new FileReader();
+  reader.onload = () => { $("puzzle").value = String(reader.result); $("examples").value = ""; };
+  reader.readAsText(file);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   $("examples").addEventListener("change", (e) => {
     const i = e.target.value;
@@ -155,5 +284,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("segment").addEventListener("input", (e) => { stop(); showSegment(Number(e.target.value)); });
   $("play").addEventListener("click", play);
   $("solve").addEventListener("click", solvePuzzle);
+  $("upload").addEventListener("change", loadFile);
+  $("arc-segment").addEventListener("input", (e) => { stopArc(); showArcSegment(Number(e.target.value)); });
+  $("arc-play").addEventListener("click", playArc);
   loadInfo().catch((e) => { $("error").textContent = `could not load the model's info (${e})`; });
 });

@@ -11,6 +11,7 @@ metadata (``grid_shape``, ``tokens``); how a grid maps to tokens is the task's b
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
@@ -22,6 +23,7 @@ from hrmkit.errors import HrmError
 
 if TYPE_CHECKING:
     from hrmkit.evaluate import EvalResult
+    from hrmkit.models import ACTModel
 
 
 class BuildConfig(BaseModel):
@@ -53,6 +55,78 @@ class Augmentation(Protocol):
     def apply(self, tokens: np.ndarray) -> np.ndarray: ...
 
     def invert(self, tokens: np.ndarray) -> np.ndarray: ...
+
+
+class StreamEvaluator:
+    """Metrics that need every prediction (ARC votes over augmentations), computed as the predictions stream past.
+
+    ``evaluate()`` feeds each batch to :meth:`update` and keeps nothing itself, so memory is what the evaluator
+    chooses to keep (for ARC: the distinct candidate grids), not N x seq_len predictions. Under DDP every
+    process feeds its own slice; ``evaluate()`` gathers :meth:`state` from every process onto rank 0, which
+    merges them and alone calls :meth:`metrics` and the reporting methods.
+    """
+
+    def update(self, rows: np.ndarray, predictions: np.ndarray, q_halt_logits: np.ndarray) -> None:
+        """One batch: example indices into the split [B] int64, argmax tokens [B, seq_len] (uint8 when the
+        vocabulary fits), and the final segment's q_halt logits [B] float32. Padded rows are already dropped."""
+        raise NotImplementedError
+
+    def state(self) -> Any:
+        """What this process has gathered, as a picklable object (sent to rank 0 under DDP)."""
+        raise NotImplementedError
+
+    def merge(self, states: list[Any]) -> None:
+        """Add other processes' :meth:`state` objects to this one's."""
+        raise NotImplementedError
+
+    def metrics(self) -> dict[str, float]:
+        """Numbers for the logs and the report (keys are metric names)."""
+        raise NotImplementedError
+
+    def report(self) -> dict[str, Any]:
+        """Anything else for the JSON report of `hrm eval` (JSON-serialisable)."""
+        return {}
+
+    def summary(self) -> list[str]:
+        """Lines `hrm eval` prints after the generic ones."""
+        return []
+
+    def write_outputs(self, report_path: Path) -> dict[str, str]:
+        """Files written beside the JSON report (e.g. an ARC submission); returns report keys -> paths."""
+        return {}
+
+
+class TaskSolver(Protocol):
+    """Solving a whole task file (demonstration pairs and test inputs), for tasks such as ARC whose puzzle is not
+    one input grid; `hrm solve` and `hrm serve` hand such files to it instead of :meth:`Task.parse`."""
+
+    max_request_bytes: int  # `hrm serve` accepts request bodies up to this size for this task
+
+    def examples(self, dataset: Path | None, meta: DatasetMetadata, n: int) -> list[dict[str, str]]:
+        """Up to ``n`` held-out tasks to offer on the web page: [{"name", "text"}]."""
+        ...
+
+    def solve_text(self, model: ACTModel, meta: DatasetMetadata, text: str, *, name: str, dataset: Path | None,
+                   index: int | None, variants: int, steps: int | None) -> Any:
+        """Run the model on a task given as text (a file's content, or a held-out task's name); ``index`` None = every
+        test input; ``dataset`` is the model's dataset (to recognise its tasks), None when not found."""
+        ...
+
+    def format(self, result: Any) -> str:
+        """The result for the terminal."""
+        ...
+
+    def payload(self, result: Any) -> dict[str, Any]:
+        """The result as JSON for the web page."""
+        ...
+
+    def check_picture(self, out: Path) -> Path:
+        """A picture path :meth:`draw` can write, or a one-line HrmError (checked before the model runs)."""
+        ...
+
+    def draw(self, result: Any, out: Path) -> Path:
+        """The result as a picture."""
+        ...
 
 
 class Task:
@@ -116,8 +190,21 @@ class Task:
 
     def evaluate_hook(self, result: EvalResult, split: SplitArrays, meta: DatasetMetadata,
                       identifiers: list[str] | None) -> dict[str, float]:
-        """Extra metrics from the predictions (``needs_predictions = True``), e.g. voting over augmentations."""
+        """Extra metrics from the whole prediction array (``needs_predictions = True``). Simple, but it keeps
+        every prediction in memory: for large test splits use :meth:`make_evaluator` instead."""
         return {}
+
+    def make_evaluator(self, split: SplitArrays, meta: DatasetMetadata, identifiers: list[str],
+                       dataset_path: Path) -> StreamEvaluator | None:
+        """A fresh streaming evaluator for one evaluation of ``split`` (of the dataset at ``dataset_path``), or None
+        when the generic metrics are all this task has. Called once per evaluation, so no state carries over."""
+        return None
+
+    # ---- whole-task files
+
+    def task_solver(self) -> TaskSolver | None:
+        """The solver of whole task files (ARC), or None: a puzzle is one input grid read by :meth:`parse`."""
+        return None
 
 
 class Identity:

@@ -1,0 +1,398 @@
+"""`hrm solve` and `hrm serve` on an ARC task: demonstrations shown, test inputs answered by voting.
+
+HRM and TRM do not read the demonstration pairs at inference: a task is known to the model only through
+the puzzle embedding trained for it (one per augmented variant). So the task is looked up among the held-out
+tasks of the model's dataset (``arc_tasks.json``): by content (demonstrations and test inputs), else by
+its id. When found, each chosen variant's identifier runs on that variant of the test input; the answers
+are mapped back through the inverse augmentation and voted exactly as in evaluation (``arc_eval``). When
+not found, the model runs once with the blank identifier, and we say plainly that it has never seen the task.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hrmkit.arc_eval import HeldOutTasks, add_vote, crop_batch, key_to_grid, ranked, read_held_out, sigmoid
+from hrmkit.data.format import DatasetMetadata
+from hrmkit.errors import HrmError
+from hrmkit.models import ACTModel
+from hrmkit.puzzles import arc
+from hrmkit.puzzles.grid import DIHEDRAL_INVERSE, dihedral
+
+DEFAULT_VARIANTS = 8
+CHUNK = 128  # variants run together in one batch
+# ARC's standard palette (as the ARC-AGI testing interface draws colours 0..9)
+PALETTE = ["#000000", "#0074D9", "#FF4136", "#2ECC40", "#FFDC00", "#AAAAAA", "#F012BE", "#FF851B", "#7FDBFF", "#870C25"]
+UNSEEN = ("the model has never seen this task: HRM and TRM know a task only through its trained puzzle embedding, and this one has none, "
+          "so it runs with the blank identifier and its answer is almost certainly wrong")
+STRICT = ("this dataset was built with the strict protocol: the task has identifiers, but their embeddings were never trained "
+          "(they keep their initial value), so the model meets the task for the first time and its answer is almost certainly wrong")
+
+
+@dataclass
+class Candidate:
+    grid: np.ndarray
+    votes: int
+    p_halt: float  # mean sigmoid(q_halt) over its votes
+    right: bool | None  # None when the expected output is unknown
+
+
+@dataclass
+class TestAnswer:
+    index: int
+    input: np.ndarray
+    expected: np.ndarray | None
+    candidates: list[Candidate]  # every distinct answer of the last segment, best first
+    by_segment: list[list[Candidate]]  # the top two after each segment
+    first_variant: list[np.ndarray]  # the first variant's (the original's) answer after each segment, mapped back
+    first_p_halt: list[float]
+    empty: int  # variants whose last answer held no grid (no vote)
+
+
+@dataclass
+class ArcSolveResult:
+    task: arc.ArcTask
+    matched: str | None  # the held-out task of the model's dataset it was matched to
+    matched_by: str | None  # "content" (same demonstrations and test inputs) or "id" (same task id, other grids)
+    protocol: str | None
+    variants: list[str]  # identifier names run (["<blank>"] for an unseen task)
+    variants_available: int
+    steps: int
+    tests: list[TestAnswer] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- the model's dataset
+
+
+@lru_cache(maxsize=4)
+def _identifiers(path: str) -> tuple[str, ...]:
+    return tuple(json.loads(Path(path).read_text()))
+
+
+@lru_cache(maxsize=4)
+def _held_out(path: str) -> HeldOutTasks:
+    return read_held_out(path)
+
+
+def dataset_views(dataset: Path | None, meta: DatasetMetadata) -> tuple[HeldOutTasks | None, tuple[str, ...]]:
+    """The held-out tasks and identifier names of the model's dataset (cached: ARC-1 has 961k names)."""
+    if dataset is None:
+        return None, ()
+    names = _identifiers(str(Path(dataset) / "identifiers.json"))
+    if len(names) != meta.num_puzzle_identifiers:
+        raise HrmError(f"{dataset} has {len(names)} puzzle identifiers, the model {meta.num_puzzle_identifiers}: not the dataset it was trained on")
+    return _held_out(str(dataset)), names
+
+
+def variant_ids(names: tuple[str, ...], task_id: str, limit: int) -> list[int]:
+    """Identifier ids of a task's variants: the original first, then the others in identifier order; at most
+    ``limit`` (0 = all). Deterministic, so a run repeats."""
+    prefix = task_id + arc.SEPARATOR
+    ids = [i for i, n in enumerate(names) if n == task_id] + [i for i, n in enumerate(names) if n.startswith(prefix)]
+    return ids if limit == 0 else ids[:limit]
+
+
+# --------------------------------------------------------------------------- running the model
+
+
+@torch.no_grad()
+def run_segments(model: ACTModel, tokens: np.ndarray, identifiers: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``steps`` segments on a batch; every segment's argmax tokens [steps, B, seq_len] uint8 and q_halt [steps, B]."""
+    device = next(model.parameters()).device
+    preds, q_halts = [], []
+    was_training, limit = model.training, model.halt_max_steps
+    model.eval()
+    model.halt_max_steps = max(steps, limit)  # as solve(): segments past the training limit go on thinking
+    try:
+        for start in range(0, len(tokens), CHUNK):
+            batch = {"inputs": torch.from_numpy(tokens[start:start + CHUNK].astype(np.int32)).to(device),
+                     "labels": torch.zeros(len(tokens[start:start + CHUNK]), tokens.shape[1], dtype=torch.int32, device=device),
+                     "puzzle_identifiers": torch.from_numpy(identifiers[start:start + CHUNK].astype(np.int32)).to(device)}
+            carry = model.initial_carry(batch)
+            p, q = [], []
+            for _ in range(steps):
+                carry, out = model(carry, batch)
+                p.append(out["logits"].argmax(-1).to(torch.uint8).cpu().numpy())
+                q.append(out["q_halt_logits"].float().cpu().numpy())
+            preds.append(np.stack(p))
+            q_halts.append(np.stack(q))
+    finally:
+        model.halt_max_steps = limit
+        model.train(was_training)
+    return np.concatenate(preds, axis=1), np.concatenate(q_halts, axis=1)
+
+
+def _vote(grids: list[np.ndarray], augs: list[arc.ArcAugmentation], p_halt: np.ndarray,
+          expected: np.ndarray | None) -> tuple[list[Candidate], list[np.ndarray], int]:
+    votes: dict[bytes, list[float]] = {}
+    originals, empty = [], 0
+    for g, aug, p in zip(grids, augs, p_halt):
+        original = dihedral(np.argsort(np.asarray(aug.perm)).astype(np.uint8)[g], DIHEDRAL_INVERSE[aug.tid]) if g.size else g
+        originals.append(original)
+        if g.size == 0:
+            empty += 1
+            continue
+        add_vote(votes, arc.grid_key(original), float(p))
+    right = None if expected is None else arc.grid_key(expected)
+    cands = [Candidate(key_to_grid(k), n, q, None if right is None else k == right) for k, n, q in ranked(votes)]
+    return cands, originals, empty
+
+
+def solve_task(model: ACTModel, meta: DatasetMetadata, task: arc.ArcTask, *, dataset: Path | None = None, index: int | None = 0,
+               variants: int = DEFAULT_VARIANTS, steps: int | None = None) -> ArcSolveResult:
+    """Answer test input ``index`` (None: every one) of ``task``; see the module docstring."""
+    if variants < 0:
+        raise HrmError(f"variants must be at least 0 (0 = all), got {variants}")
+    if steps is not None and steps < 1:
+        raise HrmError(f"steps must be at least 1, got {steps}")
+    canvas = meta.grid_shape[0]
+    indices = range(len(task.test)) if index is None else [index]
+    if index is not None and not 0 <= index < len(task.test):
+        raise HrmError(f"test input index must be in 0..{len(task.test) - 1} (the task has {len(task.test)} test inputs), got {index}")
+    held_out, names = dataset_views(dataset, meta)
+    found = held_out.match(task) if held_out is not None else None
+    matched, matched_by = found if found is not None else (None, None)
+    n_steps = steps or model.halt_max_steps
+    if matched is not None:
+        ids = variant_ids(names, matched, variants)
+        available = len(variant_ids(names, matched, 0))
+        if not ids:
+            raise HrmError(f"task {matched} is held out in {dataset} but no identifier names it")
+    else:
+        ids, available = [meta.blank_identifier_id], 0
+    augs = [arc.parse_name(names[i])[1] if matched is not None else arc.ArcAugmentation() for i in ids]
+    result = ArcSolveResult(task, matched, matched_by, held_out.protocol if held_out is not None else None,
+                            [names[i] if names else "<blank>" for i in ids], available, n_steps)
+    if matched is None:
+        result.notes.append(UNSEEN + ("" if held_out is not None else " (no dataset to look it up in: give --dataset)"))
+    elif held_out is not None and held_out.protocol == "strict":
+        result.notes.append(STRICT)
+    reference = held_out.tasks[matched] if matched is not None and held_out is not None else None
+    for k in indices:
+        pair = task.test[k]
+        expected = pair.output
+        if expected is None and reference is not None and k < len(reference.test) and np.array_equal(reference.test[k].input, pair.input):
+            expected = reference.test[k].output  # the file left it out; the dataset knows it
+        if max(pair.input.shape) > canvas:
+            raise HrmError(f"test input {k} is {pair.input.shape[0]}x{pair.input.shape[1]}, larger than the model's {canvas}x{canvas} canvas")
+        tokens = np.stack([arc.encode_grid(aug.apply(pair.input), 0, 0, canvas) for aug in augs])  # the test split's untranslated layout
+        preds, q_halts = run_segments(model, tokens, np.asarray(ids), n_steps)
+        by_segment, first, first_p = [], [], []
+        for s in range(n_steps):
+            cands, originals, empty = _vote(crop_batch(preds[s], canvas), augs, sigmoid(q_halts[s]), expected)
+            by_segment.append(cands[:2])
+            first.append(originals[0])
+            first_p.append(float(sigmoid(q_halts[s][0])))
+        result.tests.append(TestAnswer(k, pair.input, expected, cands, by_segment, first, first_p, empty))
+    return result
+
+
+def read_task_text(text: str, name: str) -> arc.ArcTask:
+    """An ARC task from JSON text: {"train": [...], "test": [...]}, or {task_id: task} with one task (the Kaggle layout)."""
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise HrmError(f"not an ARC task: invalid JSON ({e})") from None
+    if isinstance(data, dict) and len(data) == 1 and "train" not in data:
+        name, data = next(iter(data.items()))
+    return arc.parse_task(data, name)
+
+
+# --------------------------------------------------------------------------- showing it
+
+
+def _cell_text(grid: np.ndarray) -> list[str]:
+    return arc.format_grid(grid).splitlines() if grid.size else ["(empty)"]
+
+
+def side_by_side(blocks: list[tuple[str, np.ndarray]], gap: int = 4) -> str:
+    """Grids as digit rows next to each other, each under its title."""
+    columns = [[title, *_cell_text(g)] for title, g in blocks]
+    widths = [max(len(line) for line in col) for col in columns]
+    height = max(len(col) for col in columns)
+    lines = []
+    for r in range(height):
+        parts = [(col[r] if r < len(col) else "").ljust(w) for col, w in zip(columns, widths)]
+        lines.append((" " * gap).join(parts).rstrip())
+    return "\n".join(lines)
+
+
+def _shape(g: np.ndarray) -> str:
+    return f"{g.shape[0]}x{g.shape[1]}"
+
+
+def _votes(n: int) -> str:
+    return f"{n} vote" if n == 1 else f"{n} votes"
+
+
+def _verdict(c: Candidate) -> str:
+    return "" if c.right is None else ": right" if c.right else ": wrong"
+
+
+def format_result(r: ArcSolveResult) -> str:
+    out = []
+    if r.matched is not None:
+        how = "by its grids" if r.matched_by == "content" else "by its id only: its grids differ from the held-out task's"
+        out.append(f"task {r.matched}: held out in the model's dataset (protocol {r.protocol}), matched {how}")
+        out.append(f"votes over {len(r.variants)} of its {r.variants_available} trained variants (the original first), "
+                   f"{r.steps} ACT segments each")
+    else:
+        out.append(f"task {r.task.id}: not a task of the model's dataset")
+    out += [f"note: {n}" for n in r.notes]
+    for i, p in enumerate(r.task.train):
+        assert p.output is not None
+        out.append(f"\ndemonstration {i + 1} of {len(r.task.train)}:")
+        out.append(side_by_side([(f"input {_shape(p.input)}", p.input), (f"output {_shape(p.output)}", p.output)]))
+    for t in r.tests:
+        out.append(f"\ntest input {t.index} ({_shape(t.input)}):")
+        out.append(side_by_side([("input", t.input)]))
+        for s, top in enumerate(t.by_segment):
+            best = f"{_shape(top[0].grid)} with {_votes(top[0].votes)}, mean P(halt) {top[0].p_halt:.2f}{_verdict(top[0])}" if top else "no grid"
+            out.append(f"  segment {s + 1}: top answer {best}")
+        blocks = []
+        for a, c in enumerate(t.candidates[:2]):
+            out.append(f"attempt {a + 1}: {c.votes} of {len(r.variants)} votes, mean P(halt) {c.p_halt:.2f}{_verdict(c)}")
+            blocks.append((f"attempt {a + 1}", c.grid))
+        if not t.candidates:
+            out.append("no answer: every variant's prediction was empty (no grid at the top-left)")
+        elif len(t.candidates) == 1:
+            out.append("attempt 2: none (every vote went to attempt 1); a submission repeats attempt 1")
+        if t.empty:
+            out.append(f"{t.empty} variant(s) answered with no grid (no vote)")
+        if t.expected is not None:
+            blocks.append(("expected", t.expected))
+            solved = any(c.right for c in t.candidates[:2])
+            out.append(f"expected output known: {'solved within two attempts' if solved else 'not solved within two attempts'}")
+        else:
+            out.append("expected output unknown")
+        if blocks:
+            out.append(side_by_side(blocks))
+    return "\n".join(out)
+
+
+def _grid_json(g: np.ndarray | None) -> list[list[int]] | None:
+    return None if g is None else np.asarray(g).tolist()
+
+
+def _cand_json(c: Candidate) -> dict[str, Any]:
+    return {"grid": _grid_json(c.grid), "votes": c.votes, "p_halt": c.p_halt, "right": c.right}
+
+
+def payload(r: ArcSolveResult) -> dict[str, Any]:
+    return {
+        "kind": "arc", "task_id": r.task.id, "matched": r.matched, "matched_by": r.matched_by, "known": r.matched is not None, "protocol": r.protocol,
+        "notes": r.notes, "variants": r.variants, "variants_available": r.variants_available, "steps": r.steps,
+        "demonstrations": [{"input": _grid_json(p.input), "output": _grid_json(p.output)} for p in r.task.train],
+        "tests": [{
+            "index": t.index, "input": _grid_json(t.input), "expected": _grid_json(t.expected), "empty": t.empty,
+            "answers": [_cand_json(c) for c in t.candidates[:2]],
+            "segments": [{"step": s + 1, "prediction": _grid_json(t.first_variant[s]), "p_halt": t.first_p_halt[s],
+                          "answers": [_cand_json(c) for c in t.by_segment[s]]} for s in range(len(t.by_segment))],
+        } for t in r.tests],
+    }
+
+
+def check_picture(out: str | Path) -> Path:
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise HrmError(f"--trace-out {out}: an ARC task is drawn to a .png file")
+    if not out.parent.is_dir():
+        raise HrmError(f"--trace-out {out}: folder {out.parent} does not exist")
+    return out
+
+
+def draw(r: ArcSolveResult, out: Path) -> Path:
+    """The demonstrations, then each test input with the two attempts and the expected output, in ARC's colours, to a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    from hrmkit.atomic import atomic_file
+
+    out = check_picture(out)
+    rows: list[list[tuple[str, np.ndarray | None]]] = [
+        [(f"demo {i + 1} input", p.input), (f"demo {i + 1} output", p.output)] for i, p in enumerate(r.task.train)]
+    for t in r.tests:
+        row: list[tuple[str, np.ndarray | None]] = [(f"test {t.index} input", t.input)]
+        for a, c in enumerate(t.candidates[:2]):
+            row.append((f"attempt {a + 1}: {_votes(c.votes)}{_verdict(c)}", c.grid))
+        row.append(("expected" if t.expected is not None else "expected: unknown", t.expected))
+        rows.append(row)
+    cols = max(len(row) for row in rows)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(2.3 * cols, 2.4 * len(rows)), squeeze=False)
+    cmap = ListedColormap(PALETTE)
+    for ax_row, row in zip(axes, rows):
+        for ax, cell in zip(ax_row, row + [("", None)] * (cols - len(row))):
+            title, g = cell
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if g is None or g.size == 0:
+                ax.axis("off")
+                if title:
+                    ax.set_title(title, fontsize=8)
+                continue
+            ax.imshow(g, cmap=cmap, vmin=0, vmax=9, interpolation="nearest")
+            ax.set_xticks(np.arange(-0.5, g.shape[1], 1), minor=True)
+            ax.set_yticks(np.arange(-0.5, g.shape[0], 1), minor=True)
+            ax.grid(which="minor", color="#555555", linewidth=0.5)
+            ax.tick_params(which="both", bottom=False, left=False)
+            ax.set_title(title, fontsize=8)
+    fig.suptitle(f"ARC task {r.matched or r.task.id}" + ("" if r.matched else " (never seen by the model)"), fontsize=10)
+    fig.tight_layout()
+    try:
+        with atomic_file(out) as tmp:
+            fig.savefig(tmp, dpi=100)
+    finally:
+        plt.close(fig)
+    return out
+
+
+# --------------------------------------------------------------------------- the TaskSolver the ARC task plug-in returns
+
+
+class ArcSolver:
+    """Hands ARC task files to :func:`solve_task` for `hrm solve` and `hrm serve` (see ``tasks.base.TaskSolver``)."""
+
+    max_request_bytes = 1 << 20  # a task with ten 30x30 pairs is ~60 KB of JSON; pretty-printed, a few times that
+
+    def examples(self, dataset: Path | None, meta: DatasetMetadata, n: int) -> list[dict[str, str]]:
+        held_out, _ = dataset_views(dataset, meta)
+        if held_out is None or n == 0:
+            return []
+        ids = list(held_out.tasks)
+        picks = sorted(set(np.linspace(0, len(ids) - 1, min(n, len(ids))).astype(int).tolist())) if ids else []
+        return [{"name": f"held-out task {ids[i]}", "text": json.dumps({ids[i]: held_out.tasks[ids[i]].to_json()})} for i in picks]
+
+    def solve_text(self, model: ACTModel, meta: DatasetMetadata, text: str, *, name: str, dataset: Path | None,
+                   index: int | None, variants: int, steps: int | None) -> ArcSolveResult:
+        held_out, _ = dataset_views(dataset, meta)
+        if held_out is not None and text.strip() in held_out.tasks:  # a held-out task named by its id
+            task = held_out.tasks[text.strip()]
+        elif not text.lstrip().startswith(("{", "[")):
+            where = f"a held-out task id of {dataset}" if held_out is not None else "a task id (no dataset found to look it up in)"
+            raise HrmError(f"{text.strip()[:40]!r} is neither an ARC task (JSON) nor {where}")
+        else:
+            task = read_task_text(text, name)
+        return solve_task(model, meta, task, dataset=dataset, index=index, variants=variants, steps=steps)
+
+    def format(self, result: ArcSolveResult) -> str:
+        return format_result(result)
+
+    def payload(self, result: ArcSolveResult) -> dict[str, Any]:
+        return payload(result)
+
+    def check_picture(self, out: Path) -> Path:
+        return check_picture(out)
+
+    def draw(self, result: ArcSolveResult, out: Path) -> Path:
+        return draw(result, out)
