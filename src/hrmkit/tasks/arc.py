@@ -40,7 +40,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 from tqdm import tqdm
 
-from hrmkit.data.format import Dataset, DatasetError, DatasetMetadata, new_metadata, stream_dataset
+from hrmkit.data.format import Dataset, DatasetError, DatasetMetadata, SplitArrays, new_metadata, stream_dataset
 from hrmkit.puzzles import arc
 from hrmkit.tasks import register_task
 from hrmkit.tasks.base import BuildConfig, Task, data_card
@@ -169,9 +169,11 @@ def select(subsets: dict[str, list[arc.ArcTask]], cfg: ArcBuild) -> tuple[dict[s
     sample that stays the same when the seed or the augmentations change)."""
     if cfg.eval_subset not in subsets:
         raise arc.ArcError(f"no subset {cfg.eval_subset!r} to hold out in what was read (subsets: {', '.join(subsets)}); "
-                           "set eval_subset=NAME")
+                           "name the held-out one with --eval-subset")
     kept, too_large = {}, {}
-    for name, tasks in subsets.items():
+    # The held-out subset goes last, so the task order (and the identifiers) do not depend on how the files name
+    # or order their subsets (a folder's are sorted: "evaluation" before "training").
+    for name, tasks in sorted(subsets.items(), key=lambda item: item[0] == cfg.eval_subset):
         fit = [t for t in tasks if t.max_side() <= cfg.canvas]
         too_large[name] = [t.id for t in tasks if t.max_side() > cfg.canvas]
         kept[name] = fit[: cfg.tasks] if cfg.tasks else fit
@@ -322,7 +324,7 @@ class ArcTaskPlugin(Task):
             raise DatasetError(f"{out} already exists (pass --force to replace it)")
         subsets, source = read_sources(cfg)
         kept, too_large = select(subsets, cfg)
-        order = [t for tasks in kept.values() for t in tasks]  # subsets in reading order, ids sorted in each
+        order = [t for tasks in kept.values() for t in tasks]  # subsets in reading order, the held-out one last; ids sorted
         held = {t.id for t in kept[cfg.eval_subset]}
         in_train = {t.id for t in order if t.id not in held or cfg.protocol == "paper"}
 
@@ -418,7 +420,7 @@ class ArcTaskPlugin(Task):
 
     # ---- evaluation (the evaluator lives in hrmkit.arc_eval)
 
-    def make_evaluator(self, split: Any, meta: DatasetMetadata, identifiers: list[str], dataset_path: Path) -> Any:
+    def make_evaluator(self, split: SplitArrays, meta: DatasetMetadata, identifiers: list[str], dataset_path: Path) -> Any:
         from hrmkit.arc_eval import ArcEvaluator  # type: ignore[import-not-found]
 
         return ArcEvaluator(split, meta, identifiers, dataset_path)
