@@ -145,7 +145,7 @@ def test_paper_protocol_shares_identifiers_and_trains_on_demonstrations_only(pap
                 assert arc.grid_key(aug.apply(p.output)) not in outputs
 
 
-def test_strict_protocol_trains_on_no_evaluation_task(strict, arc1):
+def test_strict_protocol_trains_on_no_evaluation_task(strict, paper, arc1):
     held = {t.id for t in _chosen(arc1, "evaluation")}
     train, test = strict["train"], strict["test"]
     train_names = [strict.identifiers[i] for i in train.puzzle_identifiers]
@@ -155,7 +155,10 @@ def test_strict_protocol_trains_on_no_evaluation_task(strict, arc1):
     # the held-out variants still have their identifiers (for the inverse augmentation at evaluation)
     assert {arc.parse_name(strict.identifiers[i])[0] for i in test.puzzle_identifiers} == held
     assert strict.metadata.num_puzzle_identifiers == 1 + 2 * TASKS * (NUM_AUG + 1)
-    # same tasks, same seed: the held-out test split is the paper build's
+    # same tasks, same seed: the same identifiers and the same test split as the paper build (only training differs)
+    assert strict.identifiers == paper.identifiers
+    for field in ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices"):
+        assert np.array_equal(np.asarray(getattr(test, field)), np.asarray(getattr(paper["test"], field)))
     assert check_dataset(strict).ok
 
 
