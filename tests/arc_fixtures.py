@@ -1,21 +1,17 @@
 """Tiny ARC datasets for tests, laid out as the ARC dataset contract says (the real builder lives in
-hrmkit.tasks.arc; this stand-in follows the same layout so that the evaluation side can be tested on its
-own and swapped onto the real builder later), plus a stand-in ``arc`` task when none is registered.
-
-Importing this file registers the stand-in, so it also works as ``HRMKIT_PLUGINS=tests/arc_fixtures.py``
-for subprocesses (``hrm serve``)."""
+hrmkit.tasks.arc; these are hand-made tasks with known answers, written in the same layout, so that the
+evaluation side is tested on cases scored by hand)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, ClassVar, Literal
 
 import numpy as np
 
 from hrmkit.data.format import DatasetMetadata, SplitArrays, write_dataset
 from hrmkit.puzzles import arc
-from hrmkit.tasks import BuildConfig, Task, get_task, register_task, task_names
+from hrmkit.tasks import get_task
 
 
 def grid(rows: list[str]) -> np.ndarray:
@@ -88,32 +84,4 @@ def build_arc_dataset(out: Path, tasks: list[arc.ArcTask], *, held_out: set[str]
     return out
 
 
-# --------------------------------------------------------------------------- a stand-in task until the real one is registered
-
-
-class _ArcBuild(BuildConfig):
-    task: Literal["arc"] = "arc"
-
-
-class ArcStandIn(Task):
-    """Just enough of the ARC task for evaluation, `hrm solve` and `hrm serve`: the real plug-in overrides the
-    same two hooks."""
-
-    name = "arc"
-    build_config = _ArcBuild
-    presets: ClassVar[dict[str, dict[str, Any]]] = {}
-
-    def make_evaluator(self, split, meta, identifiers, dataset_path):
-        from hrmkit.arc_eval import ArcEvaluator
-
-        return ArcEvaluator(split, meta, identifiers, dataset_path)
-
-    def task_solver(self):
-        from hrmkit.arc_solve import ArcSolver
-
-        return ArcSolver()
-
-
-if "arc" not in task_names():
-    register_task(ArcStandIn())
 ARC_TASK = get_task("arc")

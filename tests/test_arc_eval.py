@@ -368,7 +368,7 @@ def test_in_training_evaluation_under_ddp_merges_every_rank_s_votes(toy, tmp_pat
               "arch": {"name": "hrm", "hidden_size": 32, "num_heads": 2, "H_layers": 1, "L_layers": 1, "H_cycles": 1, "L_cycles": 1,
                        "halt_max_steps": 2, "puzzle_emb_ndim": 32, "expansion": 2.0}}
     (tmp_path / "arc.yaml").write_text(json.dumps(config))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HRMKIT_PLUGINS": str(Path(__file__).with_name("arc_fixtures.py"))}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "hrmkit.cli", "train",
            str(tmp_path / "arc.yaml"), "--run-dir", str(tmp_path / "run"), "--quiet"]  # 3 epochs of 0.75 steps: 2 steps, then the eval
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)

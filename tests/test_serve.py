@@ -233,7 +233,7 @@ def arc_server(tmp_path_factory):
     data = build_arc_dataset(tmp_path_factory.mktemp("data") / "arc", toy_tasks(), num_aug=5, canvas=8)
     run = make_checkpoint(tmp_path_factory.mktemp("runs") / "arc", data, tiny_trm(puzzle_emb_ndim=32))
     # The subprocess learns the stand-in arc task (until the real one is built in) as a plug-in.
-    env = {**os.environ, "HRMKIT_PLUGINS": str(Path(__file__).with_name("arc_fixtures.py"))}
+    env = dict(os.environ)
     proc, url = start_server([str(run), "--examples", "3"], env)
     try:
         yield proc, url

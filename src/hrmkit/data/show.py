@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+from itertools import zip_longest
 
 import numpy as np
 
 from hrmkit.data.format import Dataset
 from hrmkit.errors import HrmError
-from hrmkit.tasks import get_task
+from hrmkit.tasks import Task, get_task
 
 
 def describe(ds: Dataset) -> str:
@@ -20,6 +22,9 @@ def describe(ds: Dataset) -> str:
     lines += [f"  {name}: {info.total_groups} groups, {info.total_puzzles} puzzles, {info.total_examples} examples"
               for name, info in meta.splits.items()]
     build = dict(meta.build)
+    task = _task_or_none(meta.task)
+    if task is not None:
+        lines += task.card_lines(build)
     source = build.pop("source", None)
     if isinstance(source, dict):
         kind = source.get("kind", "?")
@@ -54,16 +59,40 @@ def _summary_text(summary: object) -> str:
             f"p10 {summary['p10']:g}, p90 {summary['p90']:g}, min {summary['min']:g}, max {summary['max']:g}")
 
 
-def examples(ds: Dataset, split: str, n: int) -> str:
+def _task_or_none(name: str) -> Task | None:
+    try:
+        return get_task(name)
+    except HrmError:  # describe() prints what it can; examples() and `hrm data check` name the unknown task
+        return None
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _visible(text: str) -> int:
+    return len(_ANSI.sub("", text))
+
+
+def examples(ds: Dataset, split: str, n: int, colour: bool = False) -> str:
+    """The first ``n`` examples of a split, input beside label (``colour``: ANSI colours where the task has them).
+    When the puzzles have names (identifiers.json), each example says which puzzle it belongs to."""
     if n < 0:
         raise HrmError(f"-n must be 0 or more, got {n}")
     task = get_task(ds.metadata.task)
     arrays = ds[split]
+    named = len(ds.identifiers) > 1
     out = []
     for i in range(min(n, arrays.num_examples)):
-        left = task.format(np.asarray(arrays.inputs[i]), ds.metadata).splitlines()
-        right = task.format(np.asarray(arrays.labels[i]), ds.metadata).splitlines()
-        width = max(len(line) for line in left)
-        out.append(f"\n{split} example {i}:".ljust(width + 4) + "label:")
-        out += [f"{a.ljust(width)}   {b}" for a, b in zip(left, right)]
+        left = task.show(np.asarray(arrays.inputs[i]), ds.metadata, colour).splitlines()
+        right = task.show(np.asarray(arrays.labels[i]), ds.metadata, colour).splitlines()
+        width = max((_visible(line) for line in left), default=0)
+        if named:  # e.g. an ARC variant: "<task id>|||t<k>|||<colour map>"
+            puzzle = int(np.searchsorted(np.asarray(arrays.puzzle_indices), i, side="right")) - 1
+            ident = int(arrays.puzzle_identifiers[puzzle])
+            out.append(f"\n{split} example {i}, puzzle {ds.identifiers[ident] if 0 <= ident < len(ds.identifiers) else ident}:")
+            width = max(width, len("input:"))
+            out.append("input:".ljust(width + 3) + "label:")
+        else:
+            out.append(f"\n{split} example {i}:".ljust(width + 4) + "label:")
+        out += [f"{a}{' ' * (width - _visible(a))}   {b}" for a, b in zip_longest(left, right, fillvalue="")]
     return "\n".join(out)

@@ -1,7 +1,7 @@
 """Tasks as plug-ins: a registry from the ``task`` name (as stored in a dataset's metadata.json) to
 the one object that knows everything about that task (see ``tasks/base.py``).
 
-Built-in tasks (sudoku, maze) register when first looked up; plug-ins call :func:`register_task`
+Built-in tasks (sudoku, maze, arc) register when first looked up; plug-ins call :func:`register_task`
 (or are named in ``HRMKIT_PLUGINS`` / the ``hrmkit.tasks`` entry-point group)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ __all__ = ["Augmentation", "BuildConfig", "StreamEvaluator", "Task", "TaskData",
 
 def _load_builtins() -> None:
     from hrmkit.plugins import load_plugins
-    from hrmkit.tasks import maze, sudoku  # noqa: F401  (registering on import)
+    from hrmkit.tasks import arc, maze, sudoku  # noqa: F401  (registering on import)
 
     load_plugins()
 

@@ -10,15 +10,17 @@ metadata (``grid_shape``, ``tokens``); how a grid maps to tokens is the task's b
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from hrmkit.data.codec import grid_encode
-from hrmkit.data.format import DatasetMetadata, SplitArrays
+from hrmkit.data.format import Dataset, DatasetMetadata, SplitArrays, new_metadata, write_dataset
 from hrmkit.errors import HrmError
 
 if TYPE_CHECKING:
@@ -139,11 +141,24 @@ class Task:
     # the task rather than a preset, so that `hrm data build TASK --csv-dir DIR` reproduces the paper's data.
     official_preset: ClassVar[str | None] = None
     needs_predictions: ClassVar[bool] = False  # True: evaluate() keeps predictions and calls evaluate_hook
+    # `hrm data check`'s train/test separation: "dataset" = no test input may appear anywhere in train; "puzzle" = not
+    # under the same puzzle identifier (for tasks whose different puzzles may legitimately share an input).
+    leak_scope: ClassVar[Literal["dataset", "puzzle"]] = "dataset"
 
     # ---- building
 
     def build(self, cfg: BuildConfig, *, workers: int, progress: bool) -> TaskData:
         raise NotImplementedError
+
+    def write(self, cfg: BuildConfig, out: str | os.PathLike, *, workers: int, progress: bool, overwrite: bool,
+              started: float) -> Dataset:
+        """Build the dataset and write it to ``out`` atomically, with the data card (:func:`data_card`) in its metadata.
+        By default the splits are built in memory (:meth:`build`) and written whole; a task whose data is too large
+        for that overrides this and streams its rows to disk (``hrmkit.data.format.stream_dataset``)."""
+        data = self.build(cfg, workers=workers, progress=progress)
+        meta = new_metadata(self.name, data.tokens, data.grid_shape, len(data.identifiers), data.pad_id, data.ignore_label_id,
+                            data_card(cfg, data.stats, started))
+        return write_dataset(out, meta, data.splits, data.identifiers, overwrite=overwrite)
 
     # ---- text <-> tokens
 
@@ -168,6 +183,15 @@ class Task:
         chars = self.cells(tokens, meta)
         w = meta.grid_shape[1]
         return "\n".join(" ".join(chars[r:r + w]) for r in range(0, len(chars), w))
+
+    def show(self, tokens: np.ndarray, meta: DatasetMetadata, colour: bool = False) -> str:
+        """A sequence as `hrm data show` prints it (``colour``: the terminal takes ANSI colours, where the task has any)."""
+        return self.format(tokens, meta)
+
+    def card_lines(self, build: dict[str, Any]) -> list[str]:
+        """`hrm data show` lines for the task's own entries of the data card (metadata.json "build"); pop the entries
+        printed here from ``build`` (the rest is printed generically). Must cope with any content: files get edited."""
+        return []
 
     # ---- rules
 
@@ -205,6 +229,14 @@ class Task:
     def task_solver(self) -> TaskSolver | None:
         """The solver of whole task files (ARC), or None: a puzzle is one input grid read by :meth:`parse`."""
         return None
+
+
+def data_card(cfg: BuildConfig, stats: dict[str, Any], started: float) -> dict[str, Any]:
+    """metadata.json "build": the settings, the task's own stats, the build time since ``started`` and the version."""
+    import hrmkit
+
+    return {"config": cfg.model_dump(), **stats, "build_seconds": round(time.perf_counter() - started, 2),
+            "hrmkit_version": hrmkit.__version__}
 
 
 class Identity:
