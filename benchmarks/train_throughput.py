@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 
 # HRM: H_layers/L_layers, 2x2 cycles. TRM: one net of L_layers blocks, T = H_cycles, n = L_cycles, a 16-position prefix.
 # Transformer: num_layers blocks, one pass per segment.
@@ -62,7 +63,8 @@ def _make_dataset(path: str, side: int) -> None:
     write_dataset(path, meta, {"train": arrays, "test": arrays}, overwrite=True)
 
 
-def _hrmkit_rate(name: str, dtype: str, data: str, compile_model: bool = False) -> float:
+def hrmkit_trainer(name: str, dtype: str, data: str, compile_model: bool | str = False):
+    """hrmkit's Trainer for a benchmark config (no evaluation, no TensorBoard)."""
     from hrmkit.config import TrainConfig
     from hrmkit.models import HRMConfig, TransformerConfig, TRMConfig
     from hrmkit.train import Trainer
@@ -79,17 +81,35 @@ def _hrmkit_rate(name: str, dtype: str, data: str, compile_model: bool = False) 
         arch = TransformerConfig(num_layers=c["num_layers"], **common)
     cfg = TrainConfig(data_path=data, arch=arch, global_batch_size=c["batch"], epochs=1000, eval_interval=None,
                       run_dir=tempfile.mkdtemp(), tensorboard=False, lr_warmup_steps=10, compile=compile_model)
-    trainer = Trainer(cfg, progress=False)
+    return Trainer(cfg, progress=False)
+
+
+def hrmkit_step_fn(trainer) -> Callable[[], None]:
+    """What ``Trainer.fit`` does every step: the training step and the on-device metric sums (logging and
+    checkpoints come every ``log_every``/``checkpoint_every`` steps, not per step)."""
+    from hrmkit.metrics import accumulate
+
+    sums: dict = {}
+
+    def step() -> None:
+        accumulate(sums, trainer.train_step(), trainer._sum_dtype)
+
+    return step
+
+
+def _hrmkit_rate(name: str, dtype: str, data: str, compile_model: bool = False) -> float:
+    step = hrmkit_step_fn(hrmkit_trainer(name, dtype, data, compile_model))
+    c = CONFIGS[name]
     for _ in range(3 if compile_model else 1):  # compilation (and any recompiles) happen here
-        trainer.train_step()
+        step()
     start = time.perf_counter()
     for _ in range(c["steps"]):
-        trainer.train_step()
+        step()
     return c["batch"] * c["steps"] / (time.perf_counter() - start)
 
 
-def _bare_rate(name: str, dtype: str) -> float:
-    """The same math with plain tensors: no carry objects, sampler, metrics or modules."""
+def bare_step_fn(name: str, dtype: str) -> Callable[[], None]:
+    """The same math with plain tensors: no carry objects, sampler, metrics or modules. Each call is one step."""
     import torch
     import torch.nn.functional as F
 
@@ -216,11 +236,23 @@ def _bare_rate(name: str, dtype: str) -> float:
             puzzle.grad = None
         return carry
 
-    carry = step(1, carry)
+    held = {"t": 0, "carry": carry}
+
+    def one() -> None:
+        held["t"] += 1
+        held["carry"] = step(held["t"], held["carry"])
+
+    return one
+
+
+def _bare_rate(name: str, dtype: str) -> float:
+    c = CONFIGS[name]
+    step = bare_step_fn(name, dtype)
+    step()
     start = time.perf_counter()
-    for t in range(c["steps"]):
-        carry = step(t + 2, carry)
-    return B * c["steps"] / (time.perf_counter() - start)
+    for _ in range(c["steps"]):
+        step()
+    return c["batch"] * c["steps"] / (time.perf_counter() - start)
 
 
 def _single(name: str, dtype: str, impl: str) -> None:
