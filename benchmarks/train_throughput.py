@@ -2,12 +2,19 @@
 
 One training step = one ACT segment for the batch (forward, the Q-target forward where the model
 learns Q-continue (HRM, the transformer baseline; not TRM), backward, AdamATan2 + sign-SGD; no EMA,
-which the Trainer does not run yet). Each configuration runs in its own process so peak RSS is its own.
+which these configs do not use). Each configuration runs in its own process so peak RSS is its own.
 Prints one JSON object.
 
     python benchmarks/train_throughput.py                 # every config (paper sizes @ seq 81, small ones); fp32, bf16 if the CPU has AMX-BF16
     python benchmarks/train_throughput.py --quick         # small configs only
     python benchmarks/train_throughput.py --quick --only trm-small --dtype float32   # one row
+    python benchmarks/train_throughput.py --compare 27M,small --repeats 5 --dtype float32 --out benchmarks/results/compare.json
+
+``--compare`` is the hrmkit-vs-bare measurement to quote: for each config it runs hrmkit and the bare loop
+``--repeats`` times each, interleaved (alternating which goes first), each run in a fresh process, and reports the
+medians of examples/s, CPU seconds per step, page faults per step and peak RSS, the ratio of the medians and the
+median of the per-repeat ratios. On a busy machine add ``--threads 1``: with fewer free cores than threads, OpenMP's
+spin-waits make two-thread timings swing by 2x from run to run. Rows and runs are printed to stderr as they finish.
 """
 
 from __future__ import annotations
@@ -15,11 +22,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 
 # HRM: H_layers/L_layers, 2x2 cycles. TRM: one net of L_layers blocks, T = H_cycles, n = L_cycles, a 16-position prefix.
 # Transformer: num_layers blocks, one pass per segment.
@@ -62,7 +72,8 @@ def _make_dataset(path: str, side: int) -> None:
     write_dataset(path, meta, {"train": arrays, "test": arrays}, overwrite=True)
 
 
-def _hrmkit_rate(name: str, dtype: str, data: str, compile_model: bool = False) -> float:
+def hrmkit_trainer(name: str, dtype: str, data: str, compile_model: bool | str = False):
+    """hrmkit's Trainer for a benchmark config (no evaluation, no TensorBoard)."""
     from hrmkit.config import TrainConfig
     from hrmkit.models import HRMConfig, TransformerConfig, TRMConfig
     from hrmkit.train import Trainer
@@ -79,17 +90,24 @@ def _hrmkit_rate(name: str, dtype: str, data: str, compile_model: bool = False) 
         arch = TransformerConfig(num_layers=c["num_layers"], **common)
     cfg = TrainConfig(data_path=data, arch=arch, global_batch_size=c["batch"], epochs=1000, eval_interval=None,
                       run_dir=tempfile.mkdtemp(), tensorboard=False, lr_warmup_steps=10, compile=compile_model)
-    trainer = Trainer(cfg, progress=False)
-    for _ in range(3 if compile_model else 1):  # compilation (and any recompiles) happen here
-        trainer.train_step()
-    start = time.perf_counter()
-    for _ in range(c["steps"]):
-        trainer.train_step()
-    return c["batch"] * c["steps"] / (time.perf_counter() - start)
+    return Trainer(cfg, progress=False)
 
 
-def _bare_rate(name: str, dtype: str) -> float:
-    """The same math with plain tensors: no carry objects, sampler, metrics or modules."""
+def hrmkit_step_fn(trainer) -> Callable[[], None]:
+    """What ``Trainer.fit`` does every step: the training step and the on-device metric sums (logging and
+    checkpoints come every ``log_every``/``checkpoint_every`` steps, not per step)."""
+    from hrmkit.metrics import accumulate
+
+    sums: dict = {}
+
+    def step() -> None:
+        accumulate(sums, trainer.train_step(), trainer._sum_dtype)
+
+    return step
+
+
+def bare_step_fn(name: str, dtype: str) -> Callable[[], None]:
+    """The same math with plain tensors: no carry objects, sampler, metrics or modules. Each call is one step."""
     import torch
     import torch.nn.functional as F
 
@@ -216,25 +234,91 @@ def _bare_rate(name: str, dtype: str) -> float:
             puzzle.grad = None
         return carry
 
-    carry = step(1, carry)
-    start = time.perf_counter()
-    for t in range(c["steps"]):
-        carry = step(t + 2, carry)
-    return B * c["steps"] / (time.perf_counter() - start)
+    held = {"t": 0, "carry": carry}
+
+    def one() -> None:
+        held["t"] += 1
+        held["carry"] = step(held["t"], held["carry"])
+
+    return one
+
+
+def _timed(step: Callable[[], None], warmup: int, steps: int, batch: int) -> dict[str, float]:
+    """examples/s over ``steps`` steps after ``warmup``, and what the process spent: CPU seconds and page faults per step."""
+    for _ in range(warmup):
+        step()
+    before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    for _ in range(steps):
+        step()
+    wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"examples_per_s": round(batch * steps / wall, 2), "cpu_s_per_step": round(cpu / steps, 3),
+            "page_faults_per_step": round((after.ru_minflt - before.ru_minflt) / steps)}
 
 
 def _single(name: str, dtype: str, impl: str) -> None:
     import torch
 
-    torch.set_num_threads(max(torch.get_num_threads(), 1))
+    if os.environ.get("OMP_NUM_THREADS"):  # set by --threads: torch reads it at import, made explicit here
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    c = CONFIGS[name]
     if impl in ("hrmkit", "hrmkit-compiled"):
         data = tempfile.mkdtemp() + "/ds"
-        _make_dataset(data, CONFIGS[name]["seq_side"])
-        rate = _hrmkit_rate(name, dtype, data, compile_model=impl == "hrmkit-compiled")
+        _make_dataset(data, c["seq_side"])
+        compiled = impl == "hrmkit-compiled"
+        step = hrmkit_step_fn(hrmkit_trainer(name, dtype, data, compile_model=compiled))
+        row = _timed(step, 3 if compiled else 1, c["steps"], c["batch"])  # compilation (and recompiles) in the warm-up
     else:
-        rate = _bare_rate(name, dtype)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"examples_per_s": round(rate, 2), "peak_rss_mb": round(peak_mb, 1)}))
+        row = _timed(bare_step_fn(name, dtype), 1, c["steps"], c["batch"])
+    row["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print(json.dumps(row))
+
+
+def _run_single(name: str, dtype: str, impl: str, threads: int | None) -> dict[str, float]:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)} if threads else None
+    out = subprocess.run([sys.executable, __file__, "--single", name, dtype, impl], capture_output=True, text=True, check=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def compare(names: list[str], impls: list[str], dtype: str, repeats: int, threads: int | None) -> dict[str, object]:
+    """Interleaved runs: every repeat runs each implementation once, in alternating order, each in a fresh process;
+    medians over repeats. On a shared machine the load drifts, so a ratio of interleaved medians is what to read."""
+    import torch
+
+    out: dict[str, object] = {"mode": "compare", "dtype": dtype, "repeats": repeats, "threads": threads or torch.get_num_threads(),
+                              "cpu": _cpu_name(), "torch": torch.__version__, "load_average_start": round(os.getloadavg()[0], 2)}
+    for name in names:
+        runs: dict[str, list[dict[str, float]]] = {impl: [] for impl in impls}
+        for r in range(repeats):
+            for impl in impls if r % 2 == 0 else impls[::-1]:
+                row = _run_single(name, dtype, impl, threads)
+                runs[impl].append(row)
+                print(f"{name} {impl} #{r + 1}: {json.dumps(row)}", file=sys.stderr, flush=True)
+        summary: dict[str, object] = {"runs": runs}
+        for impl in impls:
+            summary[impl] = {k: statistics.median(row[k] for row in runs[impl]) for k in runs[impl][0]}
+        ref = impls[-1]  # bare
+        for impl in impls[:-1]:
+            mine, base = summary[impl], summary[ref]
+            summary[f"{impl}_vs_{ref}"] = {
+                "speed_ratio_of_medians": round(mine["examples_per_s"] / base["examples_per_s"], 3),  # type: ignore[index]
+                "speed_ratio_median_of_pairs": round(statistics.median(a["examples_per_s"] / b["examples_per_s"]
+                                                                        for a, b in zip(runs[impl], runs[ref])), 3),
+                "cpu_time_ratio": round(base["cpu_s_per_step"] / mine["cpu_s_per_step"], 3),  # type: ignore[index]  # >1: hrmkit uses less
+                "peak_rss_ratio": round(mine["peak_rss_mb"] / base["peak_rss_mb"], 3),  # type: ignore[index]
+            }
+            print(f"{name}: {impl}/{ref} {json.dumps(summary[f'{impl}_vs_{ref}'])}", file=sys.stderr, flush=True)
+        out[name] = summary
+    out["load_average_end"] = round(os.getloadavg()[0], 2)
+    return out
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return "unknown"
 
 
 def main() -> None:
@@ -244,40 +328,61 @@ def main() -> None:
     parser.add_argument("--dtype", nargs="+", choices=["float32", "bfloat16"], default=["float32", "bfloat16"])
     parser.add_argument("--compile", action="store_true", help="also measure hrmkit with torch.compile (fp32)")
     parser.add_argument("--force-bf16", action="store_true", help="run bf16 rows even on a CPU without bf16 matrix units")
+    parser.add_argument("--compare", metavar="CONFIGS", help="comma-separated configs: interleaved hrmkit/bare runs, medians (see above)")
+    parser.add_argument("--repeats", type=int, default=5, help="--compare: runs of each implementation per config")
+    parser.add_argument("--impls", default="hrmkit,bare", help="--compare: implementations, the reference last (hrmkit-compiled too)")
+    parser.add_argument("--threads", type=int, help="torch/OpenMP threads of every run (default: torch's, all cores)")
+    parser.add_argument("--out", help="also write the JSON to this file")
     parser.add_argument("--single", nargs=3, metavar=("CONFIG", "DTYPE", "IMPL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.single:
         _single(*args.single)
         return
+    if args.compare:
+        names = args.compare.split(",")
+        unknown = [n for n in names if n not in CONFIGS]
+        if unknown:
+            parser.error(f"unknown config {unknown[0]!r}; choose from {', '.join(CONFIGS)}")
+        results = compare(names, args.impls.split(","), args.dtype[0], args.repeats, args.threads)
+    else:
+        results = _table(args)
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+
+
+def _table(args: argparse.Namespace) -> dict[str, object]:
     import torch
 
-    results: dict[str, object] = {"device": "cpu", "threads": torch.get_num_threads(), "torch": torch.__version__,
-                                  "note": "examples/s = one ACT segment (fwd + Q-target fwd where learned + bwd + optimizer) per example"}
     from hrmkit.models.base import cpu_has_bf16_matrix_units
 
+    results: dict[str, object] = {"device": "cpu", "threads": args.threads or torch.get_num_threads(), "torch": torch.__version__,
+                                  "cpu": _cpu_name(),
+                                  "note": "examples/s = one ACT segment (fwd + Q-target fwd where learned + bwd + optimizer) per example"}
     # Without bf16 matrix units a CPU emulates bf16 at a small fraction of fp32 speed (0.15 ex/s for the 27M config
-    # here): such rows take most of the run and measure nothing a user would choose, so they are skipped unless asked.
+    # on a 2-core AVX2 EPYC): such rows took most of a 20-minute run and measure nothing a user would choose, so they
+    # are skipped unless asked. The test is the one forward_dtype: auto uses (hrmkit.models.base).
     fast_bf16 = cpu_has_bf16_matrix_units()
     results["bf16_matrix_units"] = fast_bf16
     for name in args.only or (SMALL if args.quick else list(CONFIGS)):
         for dtype in args.dtype:
             key = f"{name}_seq{CONFIGS[name]['seq_side'] ** 2}_{dtype}"
             if dtype == "bfloat16" and not fast_bf16 and not args.force_bf16:
-                results[key] = {"skipped": "this CPU has no AMX-BF16 units: bf16 is emulated and slower than fp32 (--force-bf16 runs it)"}
-                print(f"{key}: skipped (no bf16 matrix units)", file=sys.stderr, flush=True)
+                results[key] = {"skipped": "bfloat16: this CPU has no AMX-BF16 units, so bf16 is emulated and far slower than fp32 "
+                                           "(--force-bf16 runs it)"}
+                print(f"{key}: skipped (bfloat16: no AMX-BF16 units)", file=sys.stderr, flush=True)
                 continue
-            row = {}
+            row: dict[str, object] = {}
             for impl in ("hrmkit", "bare"):
-                out = subprocess.run([sys.executable, __file__, "--single", name, dtype, impl], capture_output=True, text=True, check=True)
-                row[impl] = json.loads(out.stdout.strip().splitlines()[-1])
-            row["overhead_pct"] = round(100 * (row["bare"]["examples_per_s"] / row["hrmkit"]["examples_per_s"] - 1), 1)
+                row[impl] = _run_single(name, dtype, impl, args.threads)
+            row["overhead_pct"] = round(100 * (row["bare"]["examples_per_s"] / row["hrmkit"]["examples_per_s"] - 1), 1)  # type: ignore[index]
             if args.compile and dtype == "float32":
-                out = subprocess.run([sys.executable, __file__, "--single", name, dtype, "hrmkit-compiled"], capture_output=True, text=True,
-                                     check=True)
-                row["hrmkit-compiled"] = json.loads(out.stdout.strip().splitlines()[-1])
+                row["hrmkit-compiled"] = _run_single(name, dtype, "hrmkit-compiled", args.threads)
             results[key] = row
             print(f"{key}: {json.dumps(row)}", file=sys.stderr, flush=True)  # rows as they finish; the JSON comes at the end
-    print(json.dumps(results, indent=2))
+    return results
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 
 import json
 import math
+import resource
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -16,6 +19,7 @@ from hrmkit.errors import HrmError
 from hrmkit.evaluate import evaluate
 from hrmkit.models import HRMConfig, TransformerConfig, build_model
 from hrmkit.models.trm import TRMConfig
+from hrmkit.runtime import keep_freed_memory
 from hrmkit.solve import format_trace, from_pretrained, solve
 from hrmkit.tasks import get_task
 from hrmkit.train import Trainer
@@ -314,6 +318,40 @@ def test_torch_compile_trains_like_eager(data4, tmp_path):
         # Fused kernels change rounding; AdamATan2 can turn that into a different step on ~zero gradients,
         # so allow at most two steps' worth of lr 1e-3 apart, and no more.
         assert float((a[k] - b[k]).abs().max()) <= 4e-3, k
+
+
+def test_an_eager_training_run_never_imports_torch_dynamo(data4, tmp_path):
+    """torch.optim.Optimizer's add_param_group and zero_grad import torch._dynamo on first call (sympy and ~800
+    modules, ~70 MB of RSS); AdamATan2 runs them unwrapped, so an eager run stays without it (a fresh process: this
+    one may have imported it for the compile tests)."""
+    code = (
+        "import sys\n"
+        "from hrmkit.train import Trainer\n"
+        "from hrmkit.config import TrainConfig\n"
+        f"cfg = TrainConfig.model_validate({small_cfg(data4, tmp_path / 'run', compile=False).model_dump()!r})\n"
+        "t = Trainer(cfg, progress=False)\n"
+        "t.fit(max_steps=6)\n"
+        "t.close()\n"
+        "assert 'torch._dynamo' not in sys.modules, 'torch._dynamo was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+
+
+@pytest.mark.skipif(not keep_freed_memory(False), reason="glibc only")
+def test_a_cpu_trainer_keeps_freed_memory_for_the_next_step_until_closed(data4, tmp_path):
+    def page_faults(n: int) -> int:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for _ in range(n):
+            torch.empty(4 << 20).fill_(1.0)  # 16 MB, allocated and freed as an activation is
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+    trainer = Trainer(small_cfg(data4, tmp_path / "run"), progress=False)
+    try:
+        page_faults(10)  # the heap settles in a few rounds
+        assert page_faults(20) < 1000  # 20 x 4096 pages if each allocation faulted its pages in again
+    finally:
+        trainer.close()
+    assert not trainer._kept_memory
 
 
 def test_demo_and_plot_commands(tmp_path, monkeypatch, capsys):

@@ -33,7 +33,7 @@ from hrmkit.models.layers import SparsePuzzleEmbedding
 from hrmkit.models.losses import act_loss
 from hrmkit.optim import AdamATan2, SignSGDSparse, load_optimizer_tensors, lr_at, optimizer_tensors
 from hrmkit.preflight import default_run_dir
-from hrmkit.runtime import Runtime, init_runtime, stop_on_interrupt
+from hrmkit.runtime import Runtime, init_runtime, keep_freed_memory, stop_on_interrupt
 from hrmkit.tasks import get_task
 
 
@@ -79,6 +79,8 @@ class Trainer:
         self.cfg = cfg
         self.progress = progress
         self.rt = runtime or init_runtime(cfg.device)
+        # Each CPU step frees and reallocates the same activations: keep them in the process (see keep_freed_memory).
+        self._kept_memory = self.rt.device.type == "cpu" and keep_freed_memory(True)
         self.run_dir = Path(run_dir or cfg.run_dir or default_run_dir(cfg))
         if not resume and (self.run_dir / "checkpoints" / "latest").exists():
             raise HrmError(f"{self.run_dir} already holds a run; resume it with `hrm train --resume {self.run_dir}` or pick another run_dir")
@@ -371,4 +373,7 @@ class Trainer:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+        if self._kept_memory:
+            keep_freed_memory(False)
+            self._kept_memory = False
         self.rt.close()
