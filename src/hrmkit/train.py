@@ -106,6 +106,7 @@ class Trainer:
             # Buffers are not re-broadcast each step: the puzzle table is kept in sync by SignSGDSparse.
             self.forward_model = DistributedDataParallel(self.model, broadcast_buffers=False)
         self.optimizer = AdamATan2(self.model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay)
+        self.optimizer.init_state()  # now, not in the first step: a lower peak (see init_state); a resume replaces it
         self.sparse = SignSGDSparse([m for m in self.model.modules() if isinstance(m, SparsePuzzleEmbedding)],
                                     lr=cfg.puzzle_emb_lr, weight_decay=cfg.puzzle_emb_weight_decay)
         self.ema = EMA(self.model, cfg.ema_rate) if cfg.ema else None
