@@ -44,8 +44,10 @@ ARCHS: dict[str, dict[str, Any]] = {
     "transformer": dict(name="transformer", hidden_size=64, num_heads=4, num_layers=4, puzzle_emb_ndim=0),
 }
 HALT_MAX_STEPS = {"sudoku-6x6": 2, "maze-9x9": 4}
+# Eager throughout: the probe's steps/s sizes the runs, and compile: auto could decide differently for the probe
+# (a long nominal run) and for a run (whose length comes from the probe).
 TRAINING = dict(global_batch_size=64, lr=3e-3, lr_min_ratio=0.1, lr_warmup_steps=50, weight_decay=0.1, log_every=25,
-                tensorboard=False, eval_interval=None)
+                tensorboard=False, eval_interval=None, compile=False)
 EVAL_POINTS = 4  # evaluations per run, at evenly spaced steps: the points of the accuracy-against-time plot
 
 

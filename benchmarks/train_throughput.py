@@ -2,8 +2,10 @@
 
 One training step = one ACT segment for the batch (forward, the Q-target forward where the model
 learns Q-continue (HRM, the transformer baseline; not TRM), backward, AdamATan2 + sign-SGD; no EMA,
-which these configs do not use). Each configuration runs in its own process so peak RSS is its own.
-Prints one JSON object.
+which these configs do not use). hrmkit's step is what ``Trainer.fit`` does per step: ``train_step`` and the on-device
+metric sums. Each configuration runs in its own process so peak RSS is its own. The Trainer keeps freed heap memory
+between CPU steps (``hrmkit.runtime.keep_freed_memory``); the bare loop runs with glibc's defaults, as a plain script
+would. Prints one JSON object.
 
     python benchmarks/train_throughput.py                 # every config (paper sizes @ seq 81, small ones); fp32, bf16 if the CPU has AMX-BF16
     python benchmarks/train_throughput.py --quick         # small configs only

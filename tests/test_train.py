@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from hrmkit import checkpoint
 from hrmkit.cli import main
-from hrmkit.config import TrainConfig
+from hrmkit.config import TrainConfig, make_train_config
 from hrmkit.data import build as B
 from hrmkit.errors import HrmError
 from hrmkit.evaluate import evaluate
@@ -22,7 +22,7 @@ from hrmkit.models.trm import TRMConfig
 from hrmkit.runtime import keep_freed_memory
 from hrmkit.solve import format_trace, from_pretrained, solve
 from hrmkit.tasks import get_task
-from hrmkit.train import Trainer
+from hrmkit.train import CPU_COMPILE_MIN_STEPS, Trainer, _cxx_compiler, resolve_compile
 
 
 @pytest.fixture(scope="module")
@@ -264,7 +264,7 @@ def test_ctrl_c_stops_with_a_resumable_checkpoint(data4, tmp_path):
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "hrmkit.cli", "train", "cpu-sudoku-4x4", f"data_path={data4}", "data_preset=null", "arch.hidden_size=32",
            "arch.num_heads=2", "arch.H_layers=1", "arch.L_layers=1", "global_batch_size=16", "epochs=10000", "eval_interval=null",
-           "tensorboard=false", "log_every=1", "--run-dir", str(run), "--quiet"]
+           "tensorboard=false", "log_every=1", "compile=false", "--run-dir", str(run), "--quiet"]  # auto would compile so long a run
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while not (run / "metrics.jsonl").exists() and time.time() < deadline:
@@ -352,6 +352,48 @@ def test_a_cpu_trainer_keeps_freed_memory_for_the_next_step_until_closed(data4, 
     finally:
         trainer.close()
     assert not trainer._kept_memory
+
+
+@pytest.mark.parametrize(("value", "parsed"), [("auto", "auto"), ("true", True), ("false", False), ("True", True), ("'auto'", "auto"),
+                                               ("'false'", False)])
+def test_compile_setting_takes_auto_true_or_false(value, parsed):
+    assert make_train_config("cpu-sudoku-4x4", [f"compile={value}"]).compile == parsed
+    assert make_train_config("cpu-sudoku-4x4").compile == "auto"  # the default
+
+
+@pytest.mark.parametrize(("value", "shown"), [("maybe", "'maybe'"), ("1", "1"), ("null", "None"), ("", "''")])
+def test_a_bad_compile_setting_stops_hrm_train_in_one_line(value, shown, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "cpu-sudoku-4x4", f"compile={value}"]) == 2
+    assert capsys.readouterr().err.strip() == f"error: compile: expected auto, true or false, got {shown}"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_compile_auto_compiles_long_cpu_runs_of_small_models_only(monkeypatch):
+    cpu, small, big = torch.device("cpu"), HRMConfig(hidden_size=64, num_heads=4), HRMConfig()  # HRMConfig(): the 27M model
+    long_run, short_run = CPU_COMPILE_MIN_STEPS, CPU_COMPILE_MIN_STEPS - 1
+    assert resolve_compile(True, cpu, 1, big) == (True, "compile=true")  # forced either way
+    assert resolve_compile(False, cpu, 10**6, small) == (False, "compile=false")
+    assert resolve_compile("auto", cpu, long_run, small)[0] is (_cxx_compiler() is not None)
+    assert resolve_compile("auto", cpu, short_run, small) == (False, f"auto: eager ({short_run} steps < {long_run}: compiling would not "
+                                                                     "pay for itself)")
+    assert resolve_compile("auto", cpu, 10**6, big)[1] == "auto: eager (hidden_size 512 > 256: compiling gains nothing on the CPU)"
+    assert resolve_compile("auto", torch.device("cuda"), 10**6, small)[0] is False  # not measured there
+    assert resolve_compile("auto", torch.device("mps"), 10**6, small)[0] is False
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    assert resolve_compile("auto", cpu, 10**6, small) == (False, "auto: eager (no C++ compiler for torch.compile)")
+
+
+def test_the_trainer_decides_compile_once_for_the_steps_it_will_run(data4, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("hrmkit.train.CPU_COMPILE_MIN_STEPS", 5)
+    trainer = Trainer(small_cfg(data4, tmp_path / "a"), progress=False)
+    assert trainer.total_steps >= 5 and trainer.compiled is None
+    trainer.fit(max_steps=2)  # 2 steps to run in this process: eager, whatever the rest of the run
+    assert trainer.compiled is False and trainer.compile_reason.startswith("auto: eager (2 steps < 5")
+    assert trainer.decide_compile(10**6) is False  # decided once
+    assert main(["train", "--resume", str(tmp_path / "a"), "--max-steps", "1", "--quiet"]) == 0
+    assert "; auto: eager (1 steps < 5: compiling would not pay for itself)" in capsys.readouterr().out  # said on the first line
 
 
 def test_demo_and_plot_commands(tmp_path, monkeypatch, capsys):

@@ -81,11 +81,12 @@ def _cmd_train(args: argparse.Namespace) -> None:
     from hrmkit.viz import plot_run
 
     trainer = Trainer(cfg, run_dir=run_dir, resume=bool(args.resume), progress=not args.quiet)
+    trainer.decide_compile(args.max_steps)  # here, to say it: compiling makes the first step minutes long
     main_process = trainer.rt.is_main
     if main_process:
         world = f" x{trainer.rt.world_size}" if trainer.rt.distributed else ""
         print(f"run {trainer.run_dir}: {trainer.cfg.arch.name} with {trainer.num_parameters:,} parameters on {trainer.rt.device}{world}, "
-              f"{trainer.total_steps} steps" + (f" (resuming at {trainer.step})" if args.resume else ""))
+              f"{trainer.total_steps} steps" + (f" (resuming at {trainer.step})" if args.resume else "") + f"; {trainer.compile_reason}")
     try:
         summary = trainer.fit(max_steps=args.max_steps)
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
@@ -43,9 +43,22 @@ class TrainConfig(BaseModel):
     run_dir: str | None = Field(None, description="default runs/<data name>-<arch>-<time>")
     checkpoint_every: int | None = Field(None, ge=1, description="also checkpoint every this many steps")
     log_every: int = Field(10, gt=0)
-    compile: bool = False
+    compile: Literal["auto"] | bool = Field(
+        "auto", description="torch.compile the recursion: true, false, or auto (where it measured faster over the run: "
+                            "see hrmkit.train.resolve_compile)")
     device: str = "auto"
     tensorboard: bool = True
+
+    @field_validator("compile", mode="before")
+    @classmethod
+    def _compile_setting(cls, value: object) -> object:
+        # YAML gives true/false as bools; "auto", and "true"/"false" as text (quoted, or from the Python API), are
+        # accepted too. Anything else (yes, 1, "maybe") is refused rather than read as a truth value.
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("auto", "true", "false"):
+            return {"auto": "auto", "true": True, "false": False}[value.strip().lower()]
+        raise ValueError(f"expected auto, true or false, got {value!r}")
 
     @field_validator("arch", mode="before")
     @classmethod

@@ -47,6 +47,19 @@ class AdamATan2(torch.optim.Optimizer):
     def zero_grad(self, set_to_none: bool = True) -> None:
         _unwrapped(torch.optim.Optimizer.zero_grad)(self, set_to_none)
 
+    def _init_state(self, p: torch.Tensor) -> None:
+        self.state[p].update(step=torch.zeros((), dtype=torch.float32), exp_avg=torch.zeros_like(p, memory_format=torch.preserve_format),
+                             exp_avg_sq=torch.zeros_like(p, memory_format=torch.preserve_format))
+
+    def init_state(self) -> None:
+        """Allocate every parameter's state now, as its first step would (zeros). Done before the first step, the
+        moments (twice the model, kept all run) sit below the activations in the heap rather than in the holes that
+        the first step's freed activations leave, which grew the peak RSS (by 15 MB for the 27M model)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if not self.state[p]:
+                    self._init_state(p)
+
     @torch.no_grad()
     def step(self, closure=None):
         loss = closure() if closure is not None else None
@@ -57,9 +70,7 @@ class AdamATan2(torch.optim.Optimizer):
                     continue
                 state = self.state[p]
                 if not state:
-                    state["step"] = torch.zeros((), dtype=torch.float32)
-                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    self._init_state(p)
                 state["step"] += 1
                 t = float(state["step"])
                 grad = p.grad.to(p.dtype)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from hrmkit.ema import EMA
 from hrmkit.errors import HrmError, check_at_least
 from hrmkit.evaluate import EvalResult, evaluate, to_device
 from hrmkit.metrics import accumulate, accumulation_dtype, summarise
+from hrmkit.model_configs import ModelConfig
 from hrmkit.models import ACTCarry, ACTModel, build_model
 from hrmkit.models.layers import SparsePuzzleEmbedding
 from hrmkit.models.losses import act_loss
@@ -58,6 +60,39 @@ def steps_per_epoch(cfg: TrainConfig, dataset: Dataset) -> float:
     """An epoch visits every group once, one variant each (reference definition)."""
     info = dataset.metadata.splits["train"]
     return info.total_groups * info.mean_puzzle_examples / cfg.global_batch_size
+
+
+# compile: auto. Measured with benchmarks/compile_gain.py on a 2-core AMD EPYC (AVX2), 1 thread, torch 2.13, fresh
+# processes, inductor caches off (benchmarks/results/compile.json, idle machine): cpu-sudoku-4x4 (hidden 64) compiles in
+# 71 s and then steps 1.25x faster (break-even after 1621 steps; its preset runs 2500), the 1.05M "small" config (hidden
+# 128) 79 s for 1.09x (313 steps), the 27M model (hidden 512) 107 s for 1.003x: its matmuls are nearly all of the step
+# and inductor only fuses the elementwise work around them (norms, rotary, SwiGLU). The demo (hidden 64, 1000 steps)
+# measured 254 s for 1.13x on a loaded machine (compile-loaded.json): break-even 1824 steps, past its run. Hence, on
+# the CPU: compile runs of at least 2000 steps with hidden_size <= 256. CUDA and MPS were not measured here (no GPU
+# lent): eager until a measurement says otherwise.
+CPU_COMPILE_MIN_STEPS = 2000
+CPU_COMPILE_MAX_HIDDEN = 256
+
+
+def _cxx_compiler() -> str | None:
+    """Inductor builds C++ for the CPU; without a compiler torch.compile fails at the first step."""
+    return os.environ.get("CXX") or next(filter(None, (shutil.which(c) for c in ("g++", "clang++", "c++", "cl"))), None)
+
+
+def resolve_compile(setting: bool | str, device: torch.device, steps: int, arch: ModelConfig) -> tuple[bool, str]:
+    """Whether to torch.compile a run of ``steps`` steps (``compile: auto|true|false``), and why in a few words."""
+    if isinstance(setting, bool):
+        return setting, f"compile={str(setting).lower()}"
+    if device.type != "cpu":
+        return False, f"auto: eager on {device.type} (compiling there has not been measured)"
+    hidden = getattr(arch, "hidden_size", None)
+    if hidden is not None and hidden > CPU_COMPILE_MAX_HIDDEN:
+        return False, f"auto: eager (hidden_size {hidden} > {CPU_COMPILE_MAX_HIDDEN}: compiling gains nothing on the CPU)"
+    if steps < CPU_COMPILE_MIN_STEPS:
+        return False, f"auto: eager ({steps} steps < {CPU_COMPILE_MIN_STEPS}: compiling would not pay for itself)"
+    if _cxx_compiler() is None:
+        return False, "auto: eager (no C++ compiler for torch.compile)"
+    return True, f"auto: compiled ({steps} steps >= {CPU_COMPILE_MIN_STEPS} on the CPU; the first step takes minutes)"
 
 
 def new_run(config: str, overrides: list[str] | None = None, run_dir: str | None = None, progress: bool = True) -> Trainer:
@@ -98,14 +133,15 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.model: ACTModel = build_model(cfg.arch, meta.vocab_size, meta.seq_len, meta.num_puzzle_identifiers, self.rt.device)
         torch.manual_seed(cfg.seed + self.rt.rank)
-        if cfg.compile:
-            # Compile the recursion only: embeddings (with the sparse leaf) and the carry logic stay eager.
-            self.model.core.forward = torch.compile(self.model.core.forward, dynamic=False)
+        # torch.compile or not is decided once, before the first step, when the number of steps to run is known.
+        self.compiled: bool | None = None
+        self.compile_reason = ""
         self.forward_model: torch.nn.Module = self.model
         if self.rt.distributed:
             # Buffers are not re-broadcast each step: the puzzle table is kept in sync by SignSGDSparse.
             self.forward_model = DistributedDataParallel(self.model, broadcast_buffers=False)
         self.optimizer = AdamATan2(self.model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay)
+        self.optimizer.init_state()  # now, not in the first step: a lower peak (see init_state); a resume replaces it
         self.sparse = SignSGDSparse([m for m in self.model.modules() if isinstance(m, SparsePuzzleEmbedding)],
                                     lr=cfg.puzzle_emb_lr, weight_decay=cfg.puzzle_emb_weight_decay)
         self.ema = EMA(self.model, cfg.ema_rate) if cfg.ema else None
@@ -152,8 +188,27 @@ class Trainer:
     def lr(self, step: int) -> float:
         return lr_at(step, self.cfg.lr, self.cfg.lr_warmup_steps, self.total_steps, self.cfg.lr_min_ratio)
 
+    def decide_compile(self, max_steps: int | None = None) -> bool:
+        """Compile the recursion or not (``cfg.compile``; ``auto`` weighs the ``max_steps`` this process will run, default
+        the rest of the run); the first call decides, later ones return the decision."""
+        if self.compiled is None:
+            steps = self.total_steps - self.step if max_steps is None else min(max_steps, self.total_steps - self.step)
+            self.compiled, self.compile_reason = resolve_compile(self.cfg.compile, self.rt.device, steps, self.cfg.arch)
+            if self.compiled:
+                if self.cfg.compile == "auto":
+                    # auto must not make a run fail where inductor cannot build (no Python headers, an odd toolchain):
+                    # dynamo then runs that code eager and logs a warning.
+                    import torch._dynamo.config as dynamo_config
+
+                    dynamo_config.suppress_errors = True
+                # Compile the recursion only: embeddings (with the sparse leaf) and the carry logic stay eager.
+                self.model.core.forward = torch.compile(self.model.core.forward, dynamic=False)
+        return self.compiled
+
     def train_step(self) -> dict[str, torch.Tensor]:
         cfg = self.cfg
+        if self.compiled is None:
+            self.decide_compile()
         self.model.train()
         batch = to_device(self.sampler.next_batch(), self.rt.device)
         if self.carry is None:
@@ -325,6 +380,7 @@ class Trainer:
         check_at_least("max_steps", max_steps, 1)  # -5 used to return at once, as if training had finished
         cfg = self.cfg
         stop = self.total_steps if max_steps is None else min(self.total_steps, self.step + max_steps)
+        self.decide_compile(stop - self.step)
         bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit="step",
                    disable=not (self.progress and self.rt.is_main), dynamic_ncols=True)
         sums: dict[str, torch.Tensor] = {}
