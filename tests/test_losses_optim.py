@@ -182,3 +182,27 @@ def test_paper_presets_hold_the_published_hyperparameters():
     m = make_train_config("maze-hard-1k")
     assert (m.global_batch_size, m.epochs, m.lr, m.weight_decay) == (768, 20000, 1e-4, 1.0)
     assert apply_overrides({"a": {"b": 1}}, ["a.c=2"]) == {"a": {"b": 1, "c": 2}}
+
+
+def test_adam_atan2_init_state_allocates_the_first_steps_zeros_and_changes_no_update():
+    torch.manual_seed(0)
+    weights = [torch.nn.Parameter(torch.randn(5, 3)), torch.nn.Parameter(torch.randn(3))]
+    copies = [torch.nn.Parameter(w.detach().clone()) for w in weights]
+    early = AdamATan2(weights, lr=1e-2, betas=(0.9, 0.95), weight_decay=0.1)
+    lazy = AdamATan2(copies, lr=1e-2, betas=(0.9, 0.95), weight_decay=0.1)
+    early.init_state()
+    for w in weights:
+        state = early.state[w]
+        assert float(state["step"]) == 0 and state["exp_avg"].shape == w.shape
+        assert not state["exp_avg"].any() and not state["exp_avg_sq"].any()
+    assert not lazy.state  # the usual lazy allocation, for comparison
+    for _ in range(3):
+        grads = [torch.randn_like(w) for w in weights]
+        for w, c, g in zip(weights, copies, grads):
+            w.grad, c.grad = g.clone(), g.clone()
+        early.step()
+        lazy.step()
+    for w, c in zip(weights, copies):
+        assert torch.equal(w, c)
+        assert torch.equal(early.state[w]["exp_avg_sq"], lazy.state[c]["exp_avg_sq"])
+        assert float(early.state[w]["step"]) == 3

@@ -385,6 +385,26 @@ def test_compile_auto_compiles_long_cpu_runs_of_small_models_only(monkeypatch):
     assert resolve_compile("auto", cpu, 10**6, small) == (False, "auto: eager (no C++ compiler for torch.compile)")
 
 
+def test_the_trainer_allocates_the_optimizer_state_before_the_first_step(data4, tmp_path):
+    trainer = Trainer(small_cfg(data4, tmp_path / "a"), progress=False)
+    params = list(trainer.model.parameters())
+    assert params and all(float(trainer.optimizer.state[p]["step"]) == 0 for p in params)
+    assert all(trainer.optimizer.state[p]["exp_avg_sq"].shape == p.shape for p in params)
+
+
+def test_compile_auto_falls_back_to_eager_where_inductor_fails_and_forced_compile_does_not(data4, tmp_path, monkeypatch):
+    import torch._dynamo.config as dynamo_config
+
+    monkeypatch.setattr(dynamo_config, "suppress_errors", False)  # restored after the test
+    monkeypatch.setattr("hrmkit.train.CPU_COMPILE_MIN_STEPS", 1)
+    monkeypatch.setattr("hrmkit.train._cxx_compiler", lambda: "g++")  # the rule's answer, whatever this machine has
+    forced = Trainer(small_cfg(data4, tmp_path / "forced", compile=True), progress=False)
+    assert forced.decide_compile(10) is True and dynamo_config.suppress_errors is False  # compile=true: failures stop the run
+    auto = Trainer(small_cfg(data4, tmp_path / "auto"), progress=False)
+    assert auto.decide_compile(10) is True and auto.compile_reason.startswith("auto: compiled")
+    assert dynamo_config.suppress_errors is True  # auto: inductor failures run that code eager with a warning
+
+
 def test_the_trainer_decides_compile_once_for_the_steps_it_will_run(data4, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("hrmkit.train.CPU_COMPILE_MIN_STEPS", 5)
     trainer = Trainer(small_cfg(data4, tmp_path / "a"), progress=False)
