@@ -100,7 +100,7 @@ def main() -> None:
         case, compiled, first, steps, ev = args.child
         print(json.dumps(_child(case, compiled == "1", int(first), int(steps), int(ev))))
         return
-    results: dict[str, object] = {"torch": torch.__version__, "threads": args.threads, "cpu": _cpu_name(),
+    results: dict[str, object] = {"torch": torch.__version__, "threads": args.threads, "cpu": tt._cpu_name(),
                                   "load_average_start": round(os.getloadavg()[0], 2), "cases": {}}
     for case in args.cases.split(","):
         steps = args.steps or (5 if case == "27M" else 20)
@@ -142,12 +142,6 @@ def main() -> None:
             f.write(text + "\n")
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return "unknown"
 
 
 if __name__ == "__main__":

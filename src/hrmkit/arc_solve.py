@@ -317,7 +317,7 @@ def draw(r: ArcSolveResult, out: Path) -> Path:
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
 
-    from hrmkit.atomic import atomic_file
+    from hrmkit.viz import save_figure
 
     out = check_picture(out)
     rows: list[list[tuple[str, np.ndarray | None]]] = [
@@ -349,12 +349,7 @@ def draw(r: ArcSolveResult, out: Path) -> Path:
             ax.set_title(title, fontsize=8)
     fig.suptitle(f"ARC task {r.matched or r.task.id}" + ("" if r.matched else " (never seen by the model)"), fontsize=10)
     fig.tight_layout()
-    try:
-        with atomic_file(out) as tmp:
-            fig.savefig(tmp, dpi=100)
-    finally:
-        plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=100)
 
 
 # --------------------------------------------------------------------------- the TaskSolver the ARC task plug-in returns

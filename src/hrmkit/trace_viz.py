@@ -17,13 +17,13 @@ matplotlib.use("Agg")  # no display needed
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
 from hrmkit.atomic import atomic_file
 from hrmkit.data.format import DatasetMetadata
 from hrmkit.errors import HrmError
 from hrmkit.solve import SolveTrace
 from hrmkit.tasks import get_task
+from hrmkit.viz import save_figure
 
 PANEL_INCHES = (2.2, 2.5)  # one segment's panel; a PNG is a grid of them
 DPI = 100
@@ -87,7 +87,7 @@ def _write_png(trace: SolveTrace, meta: DatasetMetadata, out: Path) -> None:
             _draw(ax, trace, meta, k)
         else:
             ax.axis("off")
-    _save(fig, out)
+    save_figure(fig, out, dpi=DPI)
 
 
 def _write_gif(trace: SolveTrace, meta: DatasetMetadata, out: Path) -> None:
@@ -101,14 +101,6 @@ def _write_gif(trace: SolveTrace, meta: DatasetMetadata, out: Path) -> None:
                 ax.clear()
                 _draw(ax, trace, meta, k)
                 writer.grab_frame()
-    finally:
-        plt.close(fig)
-
-
-def _save(fig: Figure, out: Path) -> None:
-    try:
-        with atomic_file(out) as tmp:
-            fig.savefig(tmp, dpi=DPI)
     finally:
         plt.close(fig)
 

@@ -10,9 +10,21 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display needed
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 from hrmkit.atomic import atomic_file
 from hrmkit.errors import HrmError
+
+
+def save_figure(fig: Figure, out: str | os.PathLike, dpi: int) -> Path:
+    """Write a figure atomically (a reader never sees half a PNG) and free it, also when writing fails."""
+    out = Path(out)
+    try:
+        with atomic_file(out) as tmp:
+            fig.savefig(tmp, dpi=dpi)
+    finally:
+        plt.close(fig)
+    return out
 
 
 def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
@@ -52,11 +64,7 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
     for ax in axes:
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    tmp.replace(out)
-    return out
+    return save_figure(fig, out, dpi=90)
 
 
 def plot_steps_curve(steps: list[int], exact: list[float], trained_steps: int, out: str | os.PathLike, title: str) -> Path:
@@ -74,9 +82,4 @@ def plot_steps_curve(steps: list[int], exact: list[float], trained_steps: int, o
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     fig.tight_layout()
-    try:
-        with atomic_file(out) as tmp:
-            fig.savefig(tmp, dpi=90)
-    finally:
-        plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=90)
