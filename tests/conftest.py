@@ -1,3 +1,4 @@
+import property_settings  # noqa: F401  (loads the Hypothesis profile before any test module is imported)
 import pytest
 import torch
 

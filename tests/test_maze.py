@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from property_settings import budget
 
 from hrmkit.puzzles import maze as M
 from hrmkit.puzzles.grid import DIHEDRAL_INVERSE, dihedral, inverse_dihedral
@@ -85,7 +86,7 @@ def test_generator_errors_clearly():
         M.generate(9, np.random.default_rng(0), 8, style="spiral")
 
 
-@settings(max_examples=20, deadline=None)
+@budget(20)
 @given(seed=st.integers(0, 10_000), tid=st.integers(0, 7))
 def test_dihedral_transforms_preserve_solutions_and_invert(seed, tid):
     r = M.generate(9, np.random.default_rng(seed), 6, 0.1)

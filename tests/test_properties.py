@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import event, example, given
 from hypothesis import strategies as st
+from property_settings import budget
 
 from hrmkit import checkpoint
 from hrmkit.config import TrainConfig, apply_overrides, load_preset, make_train_config
@@ -26,8 +27,8 @@ from hrmkit.errors import HrmError
 from hrmkit.puzzles import maze, sudoku
 from hrmkit.tasks import get_task
 
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-SLOW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FAST = budget(60)  # derandomized in CI, random elsewhere, 20x wider under HYPOTHESIS_PROFILE=explore (tests/property_settings.py)
+SLOW = budget(25)
 
 
 def outcome(fn: Callable[[], Any]) -> Any:
@@ -348,6 +349,53 @@ def test_dataset_faults_found_by_hypothesis_are_one_line_errors(fault, datasets,
     assert "\n" not in str(e.value)
 
 
+def _edit_card(folder: Path, edit: Callable[[dict], None]) -> None:
+    meta = json.loads((folder / "metadata.json").read_text())
+    edit(meta["build"])
+    (folder / "metadata.json").write_text(json.dumps(meta))
+
+
+def _set(*path: Any, value: Any = None, delete: bool = False) -> Callable[[dict], None]:
+    def edit(card: dict) -> None:
+        node = card
+        for part in path[:-1]:
+            node = node[part]
+        if delete:
+            del node[path[-1]]
+        else:
+            node[path[-1]] = value
+    return edit
+
+
+# Edits of the data card (metadata.json "build") that crashed `hrm data show` (describe) when hypothesis drew them in CI.
+SUMMARY = ("difficulty", "train", "as_written")
+CARD_EDITS = {
+    "median a string": (_set(*SUMMARY, "median", value="x"), 'median "x"'),
+    "median null": (_set(*SUMMARY, "median", value=None), "median ?"),
+    "min removed": (_set(*SUMMARY, "min", delete=True), "min ?"),
+    "mean removed": (_set(*SUMMARY, "mean", delete=True), "mean ?"),
+    "max an object": (_set(*SUMMARY, "max", value={"a": 1}), 'max {"a": 1}'),
+    "a split's summaries a list": (_set("difficulty", "train", value=[1]), "test as_written: n=4"),
+    "csv ratings a string": (_set("difficulty", "csv_rating", value="abc"), "difficulty ("),
+    "imported file without its hash": (_set("source", value={"kind": "imported", "folder": "d", "train.csv": {"bytes": "many"}}),
+                                       'train.csv (sha256 ?, "many" bytes)'),
+    "imported file hash a number": (_set("source", value={"kind": "imported", "train.csv": {"sha256": 7, "bytes": 3}}),
+                                    "train.csv (sha256 7, 3 bytes)"),
+    "the card's sections swapped": (lambda card: card.update(config=card["difficulty"], difficulty=card["config"]), "settings: measure="),
+}
+
+
+@pytest.mark.parametrize("edit", list(CARD_EDITS))
+def test_an_edited_data_card_is_shown_as_it_is(edit, datasets, tmp_path):
+    folder = tmp_path / "ds"
+    shutil.copytree(datasets["sudoku"], folder)
+    change, shown = CARD_EDITS[edit]
+    _edit_card(folder, change)
+    text = describe(load_dataset(folder, verify_hash=True))  # the card is not hashed: the arrays are intact
+    assert shown in text
+    assert "content hash:" in text.splitlines()[-1]
+
+
 CHECKPOINT_FAULTS = {
     "state.json a list": (lambda c: (c / "state.json").write_text("[]"), "state.json: expected a JSON object"),
     "state.json step missing": (lambda c: (c / "state.json").write_text('{"sampler": {}}'), "step must be a non-negative integer, got None"),
@@ -375,3 +423,24 @@ def test_checkpoint_faults_found_by_hypothesis_are_one_line_errors(fault, run_fo
 def test_beta_of_one_is_refused_by_the_config():
     with pytest.raises(HrmError, match="^beta1: Input should be less than 1$"):
         make_train_config("demo", ["beta1=1"])
+
+
+# --------------------------------------------------------------------------- the profiles themselves
+
+
+def test_ci_replays_fixed_examples_and_a_developer_explores(monkeypatch):
+    import property_settings as P
+    from hypothesis import settings
+
+    monkeypatch.delenv("HYPOTHESIS_PROFILE", raising=False)
+    monkeypatch.setenv("CI", "true")
+    assert P.active_profile() == "ci"
+    ci = settings.get_profile("ci")
+    assert ci.derandomize and ci.database is None and ci.deadline is None
+    monkeypatch.delenv("CI")
+    assert P.active_profile() == "dev" and not settings.get_profile("dev").derandomize
+    monkeypatch.setenv("HYPOTHESIS_PROFILE", "explore")
+    assert P.active_profile() == "explore" and not settings.get_profile("explore").derandomize
+    monkeypatch.setenv("HYPOTHESIS_PROFILE", "nonesuch")
+    with pytest.raises(ValueError, match="use ci, dev or explore"):
+        P.active_profile()

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from property_settings import budget
 
 from hrmkit.puzzles import sudoku as S
 
@@ -106,7 +107,7 @@ def test_generator_respects_min_clues():
     assert (puzzle != 0).sum() >= 40
 
 
-@settings(max_examples=40, deadline=None)
+@budget(40)
 @given(seed=st.integers(0, 2**32 - 1), size=st.sampled_from([4, 6, 9]))
 def test_symmetries_preserve_validity_and_invert(seed, size):
     rng = np.random.default_rng(seed)

@@ -29,7 +29,7 @@ def describe(ds: Dataset) -> str:
     if isinstance(source, dict):
         kind = source.get("kind", "?")
         if kind == "imported":
-            files = ", ".join(f"{k} (sha256 {v['sha256'][:16]}..., {v['bytes']} bytes)" for k, v in source.items() if isinstance(v, dict))
+            files = ", ".join(_file_text(k, v) for k, v in source.items() if isinstance(v, dict))
             lines.append(f"  made by: import from {source.get('folder')}: {files}")
         else:
             lines.append(f"  made by: {kind}: {source.get('generator', '')}")
@@ -40,9 +40,9 @@ def describe(ds: Dataset) -> str:
     if isinstance(difficulty, dict):
         lines.append(f"  difficulty ({difficulty.get('measure', 'per puzzle')}):")
         for split in ("train", "test"):
-            for name, summary in (difficulty.get(split) or {}).items():
+            for name, summary in _entries(difficulty.get(split)):
                 lines.append(f"    {split} {name}: {_summary_text(summary)}")
-        for split, summary in (difficulty.get("csv_rating") or {}).items():
+        for split, summary in _entries(difficulty.get("csv_rating")):
             lines.append(f"    {split} rating column of the CSV file: {_summary_text(summary)}")
     if "build_seconds" in build:
         lines.append(f"  built in {build.pop('build_seconds')} s by hrmkit {build.pop('hrmkit_version', '?')}")
@@ -52,11 +52,31 @@ def describe(ds: Dataset) -> str:
     return "\n".join(lines)
 
 
+# The data card (metadata.json "build") is free-form JSON that a person may edit: every value is rendered as what it
+# is, never formatted on the assumption that it is a number or present.
+
+
+def _number(value: object) -> str:
+    """A number as ``:g``; anything else (a string, null, a list, an absent entry) as JSON, so an edit shows as it is."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:g}"
+    return "?" if value is None else json.dumps(value)
+
+
 def _summary_text(summary: object) -> str:
     if not isinstance(summary, dict) or not summary.get("count"):
         return "none"
-    return (f"n={summary['count']} median {summary['median']:g}, mean {summary['mean']:g}, "
-            f"p10 {summary['p10']:g}, p90 {summary['p90']:g}, min {summary['min']:g}, max {summary['max']:g}")
+    return f"n={_number(summary['count'])} " + ", ".join(f"{name} {_number(summary.get(name))}"
+                                                          for name in ("median", "mean", "p10", "p90", "min", "max"))
+
+
+def _entries(value: object) -> list[tuple[str, object]]:
+    return list(value.items()) if isinstance(value, dict) else []
+
+
+def _file_text(name: str, entry: dict) -> str:
+    sha, size = entry.get("sha256"), entry.get("bytes")
+    return f"{name} (sha256 {sha[:16] + '...' if isinstance(sha, str) else _number(sha)}, {_number(size)} bytes)"
 
 
 def _task_or_none(name: str) -> Task | None:
