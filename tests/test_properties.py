@@ -333,7 +333,7 @@ DATASET_FAULTS = {
     "fewer tokens than vocab_size": (lambda f: _edit_metadata(f, tokens=["a"]), "tokens has 1 entries for vocab_size 6"),
     "grid_shape not seq_len": (lambda f: _edit_metadata(f, grid_shape=[3, 3]), "grid_shape [3, 3] does not hold seq_len 16 cells"),
     "identifiers not a list": (lambda f: (f / "identifiers.json").write_text('{"a": 1}'), "expected a list of 1 names"),
-    "identifiers not UTF-8": (lambda f: (f / "identifiers.json").write_bytes(b"\xff"), "identifiers.json: unreadable"),
+    "identifiers not UTF-8": (lambda f: (f / "identifiers.json").write_bytes(b"\xff"), "identifiers.json: not valid JSON (byte 0xff"),
     "an empty split": (_empty_test_split, "content hash mismatch"),
 }
 

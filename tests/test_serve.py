@@ -1,15 +1,19 @@
 """`hrm serve`: the HTTP API (answers and refusals, the server staying up) and the page driven in headless Chromium."""
 
+import http.client
 import json
 import os
 import queue
 import re
+import select
 import shutil
+import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -70,8 +74,8 @@ def server(run):
         stop_server(proc)
 
 
-def request(url: str, body: bytes | None = None, content_type: str = "application/json") -> tuple[int, dict]:
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": content_type} if body is not None else {})
+def request(url: str, body: bytes | None = None, content_type: str = "application/json", method: str | None = None) -> tuple[int, dict]:
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": content_type} if body is not None else {}, method=method)
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
             return r.status, json.loads(r.read())
@@ -112,7 +116,11 @@ BAD = [
     ("steps absurd", {"puzzle": "." * 16, "steps": 10**9}, 400, "steps must be at most 64 on this server"),
     ("steps not a number", {"puzzle": "." * 16, "steps": "many"}, 400, "steps must be a whole number, got 'many'"),
     ("no puzzle", {"steps": 2}, 400, 'give the puzzle as text in "puzzle"'),
-    ("not an object", [1, 2], 400, "send a JSON object"),
+    ("not an object", [1, 2], 400, "send a JSON object {\"puzzle\": TEXT, \"steps\": N}, not a JSON array"),
+    ("steps a float", {"puzzle": "." * 16, "steps": 2.0}, 400, "steps must be a whole number, got 2.0"),
+    ("steps a bool", {"puzzle": "." * 16, "steps": True}, 400, "steps must be a whole number, got True"),
+    ("steps 1e400", {"puzzle": "." * 16, "steps": float("inf")}, 400, "steps must be a whole number, got inf"),
+    ("a puzzle of megabytes' worth", {"puzzle": "1" * 60000}, 400, "bad puzzle: expected 81 cells (or 16 or 36), got 60000"),
 ]
 
 
@@ -124,6 +132,29 @@ def test_bad_requests_get_4xx_with_a_message(server, name, body, status, message
     assert proc.poll() is None and request(url + "api/info")[0] == 200  # still serving
 
 
+DIGITS = b"9" * 4000  # within Python's 4300-digit limit on reading integers
+RAW_BAD = [  # bodies json.dumps would not write, and what a careless client sends
+    ("nested 30000 deep", b"[" * 30000 + b"]" * 30000, "application/json", "request body: not valid JSON (nested too deeply)"),
+    ("not UTF-8", b'{"puzzle": "\xff"}', "application/json", "request body: not valid JSON (byte 0xff at offset 12 is not UTF-8)"),
+    ("a number of 5000 digits", b'{"steps": ' + b"9" * 5000 + b"}", "application/json", "request body: not valid JSON (a number too long to read)"),
+    ("wrong content type", b'{"puzzle": "1..."}', "text/plain",
+     'send a JSON object {"puzzle": TEXT, "steps": N} with Content-Type: application/json (got \'text/plain\')'),
+    ("steps nested 900 deep", b'{"steps": ' + b"[" * 900 + b"]" * 900 + b"}", "application/json", "steps must be a whole number, got [[[[...]]]]"),
+    ("steps of 4000 digits", b'{"puzzle": "' + b"." * 16 + b'", "steps": ' + DIGITS + b"}", "application/json",
+     "steps must be at most 64 on this server (hrm serve --max-steps), got 999999999999999999...9999999999999999999"),
+    ("steps a 60 KB string", b'{"steps": "' + b"x" * 60000 + b'"}', "application/json",
+     "steps must be a whole number, got 'xxxxxxxxxxxxxxxxx...xxxxxxxxxxxxxxxxxx'"),
+]
+
+
+@pytest.mark.parametrize(("name", "body", "content_type", "message"), RAW_BAD, ids=[b[0] for b in RAW_BAD])
+def test_malformed_bodies_get_a_one_line_400(server, name, body, content_type, message):
+    proc, url = server
+    status, answer = request(url + "api/solve", body, content_type)
+    assert status == 400 and answer["error"] == message, answer
+    assert proc.poll() is None and request(url + "api/info")[0] == 200
+
+
 def test_malformed_and_huge_bodies_and_unknown_paths(server):
     proc, url = server
     assert request(url + "api/solve", b"{not json")[0] == 400
@@ -131,6 +162,8 @@ def test_malformed_and_huge_bodies_and_unknown_paths(server):
     status, answer = request(url + "api/solve", b'{"puzzle": "' + b"." * (2 << 20) + b'"}')
     assert status == 413 and answer["error"] == "request body too large (at most 64 KiB)"
     assert request(url + "static/../serve.py")[0] == 404 and request(url + "nothing")[0] == 404
+    status, answer = request(url + "api/solve", b"{}", method="BREW")
+    assert status == 405 and "not allowed" in answer["error"]
     assert proc.poll() is None and solve_api(url, "." * 16, 1)["segments"]
 
 
@@ -153,6 +186,116 @@ def test_serve_refuses_a_dataset_of_another_task_and_bad_options(run, tmp_path, 
     assert capsys.readouterr().err.strip() == "error: --port must be at least 0, got -1"
     assert main(["serve", str(tmp_path / "none")]) == 2
     assert "no such checkpoint or run folder" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the server: slow clients, chunked bodies, ports
+
+
+QUICK_TIMEOUT = 1.0  # seconds; `hrm serve` uses serve.READ_TIMEOUT_SECONDS (20)
+CUT_OFF_WITHIN = 30.0  # a generous bound on the server closing a connection it should close after QUICK_TIMEOUT
+
+
+@pytest.fixture(scope="module")
+def quick_server(run):
+    """`hrm serve`'s server in this process, with a 1 s deadline on reading a request, so that cutting off a slow
+    client is seen in seconds."""
+    from hrmkit import serve
+
+    server = serve.listen(serve.create_app(serve.open_session(run, examples=0)), "127.0.0.1", 0, read_timeout=QUICK_TIMEOUT)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/", server.server_port
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def read_until_closed(sock: socket.socket) -> tuple[bytes, float]:
+    """Everything the server sends before it closes the connection, and the seconds that took (inf: it did not
+    close within CUT_OFF_WITHIN)."""
+    start, data = time.monotonic(), b""
+    sock.settimeout(CUT_OFF_WITHIN)
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except TimeoutError:
+        return data, float("inf")
+    except ConnectionResetError:
+        pass
+    return data, time.monotonic() - start
+
+
+def test_a_body_announced_and_never_sent_is_cut_off_while_others_are_answered(quick_server):
+    url, port = quick_server
+    with socket.create_connection(("127.0.0.1", port)) as stalled:
+        stalled.sendall(b"POST /api/solve HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n")
+        assert request(url + "api/info")[0] == 200 and solve_api(url, "." * 16, 1)["segments"]  # while that one waits
+        answer, seconds = read_until_closed(stalled)
+    assert seconds < CUT_OFF_WITHIN, "the server held a connection whose body never came"
+    assert answer.startswith(b"HTTP/1.1 400") and b"request body incomplete" in answer
+    assert request(url + "api/info")[0] == 200
+
+
+def test_a_request_trickled_a_byte_at_a_time_is_cut_off_at_the_deadline(quick_server):
+    """A slow-loris: each byte comes well within the timeout, the whole request never does."""
+    _, port = quick_server
+    with socket.create_connection(("127.0.0.1", port)) as slow:
+        slow.sendall(b"GET /api/info HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        start, closed = time.monotonic(), False
+        while not closed and time.monotonic() - start < CUT_OFF_WITHIN:
+            try:
+                slow.sendall(b"x")
+                closed = bool(select.select([slow], [], [], 0.2)[0]) and slow.recv(1) == b""  # readable: the server's FIN
+            except OSError:  # reset: the server closed it
+                closed = True
+    assert closed, "a client sending a byte every 0.2 s held its connection past the deadline"
+
+
+def post_chunked(url: str, body: bytes, chunk: int = 4096) -> tuple[int, dict]:
+    """POST /api/solve with Transfer-Encoding: chunked (no Content-Length)."""
+    where = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(where.hostname, where.port, timeout=60)
+    try:
+        conn.request("POST", "/api/solve", body=(body[i:i + chunk] for i in range(0, len(body), chunk)),
+                     headers={"Content-Type": "application/json"})
+        answer = conn.getresponse()
+        return answer.status, json.loads(answer.read())
+    finally:
+        conn.close()
+
+
+def test_a_chunked_body_over_the_limit_gets_the_same_413(server):
+    proc, url = server
+    too_large = b'{"puzzle": "' + b"." * (200 << 10) + b'"}'
+    assert post_chunked(url, too_large) == request(url + "api/solve", too_large) == (413, {"error": "request body too large (at most 64 KiB)"})
+    exact = b'{"puzzle": "' + b"." * 16 + b'", "steps": 1}'
+    exact += b" " * (64 * 1024 - len(exact))  # a body of exactly the limit is taken, one byte more is not
+    status, answer = post_chunked(url, exact)
+    assert status == 200 and len(answer["segments"]) == 1
+    assert post_chunked(url, exact + b" ")[0] == 413 and request(url + "api/solve", exact + b" ")[0] == 413
+    assert proc.poll() is None
+
+
+@pytest.mark.parametrize("port", ["65536", "70000"])
+def test_serve_refuses_a_port_out_of_range_before_loading_the_model(port, tmp_path, capsys):
+    assert main(["serve", str(tmp_path / "no-such-run"), "--port", port]) == 2  # the port is told, not the missing run
+    assert capsys.readouterr().err == f"error: --port must be at most 65535, got {port}\n"
+
+
+def test_serve_says_in_one_line_when_it_cannot_listen(tmp_path, capsys):
+    from hrmkit import serve
+    from hrmkit.errors import HrmError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", str(tmp_path / "no-such-run"), "--port", str(port)]) == 2  # before the model loads
+        assert capsys.readouterr().err == f"error: cannot listen on 127.0.0.1:{port} (Address already in use)\n"
+    assert main(["serve", str(tmp_path / "no-such-run"), "--host", "192.0.2.1", "--port", "0"]) == 2  # TEST-NET-1: no address here
+    assert capsys.readouterr().err == "error: cannot listen on 192.0.2.1:0 (Cannot assign requested address)\n"
+    with pytest.raises(HrmError, match=r"^port must be 0 \(any free port\) or 1..65535, got 70000$"):
+        serve.listen(None, "127.0.0.1", 70000)  # the library refuses it too
 
 
 # --------------------------------------------------------------------------- the page in a real browser
@@ -272,7 +415,7 @@ def test_arc_info_offers_held_out_tasks_and_solve_votes(arc_server):
 
 
 ARC_BAD = [
-    ("invalid JSON", {"puzzle": "{nope", "steps": 1}, "not an ARC task: invalid JSON"),
+    ("invalid JSON", {"puzzle": "{nope", "steps": 1}, "not an ARC task: not valid JSON"),
     ("a sudoku for an ARC model", {"puzzle": "1..." * 4, "steps": 1}, "is neither an ARC task (JSON) nor a held-out task id"),
     ("a bad colour", {"puzzle": '{"train": [{"input": [[12]], "output": [[1]]}], "test": [{"input": [[1]]}]}', "steps": 1},
      "colours are integers 0..9"),
@@ -289,6 +432,16 @@ def test_arc_bad_requests_get_one_line_4xx(arc_server, name, body, message):
     status, answer = arc_solve(url, body)
     assert status == 400 and message in answer["error"] and "\n" not in answer["error"], answer
     assert proc.poll() is None
+
+
+def test_arc_json_nested_100000_deep_gets_a_one_line_400(arc_server):
+    proc, url = arc_server
+    deep = "[" * 100000 + "]" * 100000  # 200 KB: within an ARC server's 1 MiB
+    status, answer = request(url + "api/solve", deep.encode())
+    assert (status, answer) == (400, {"error": "request body: not valid JSON (nested too deeply)"})
+    status, answer = arc_solve(url, {"puzzle": deep, "steps": 1})
+    assert (status, answer) == (400, {"error": "not an ARC task: not valid JSON (nested too deeply)"})
+    assert proc.poll() is None and request(url + "api/info")[0] == 200
 
 
 def test_the_page_shows_an_arc_task_in_colour(arc_server):
@@ -329,6 +482,6 @@ def test_the_page_shows_an_arc_task_in_colour(arc_server):
         box.send_keys("{nope")
         browser.find_element(By.ID, "solve").click()
         wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "body[data-state=error]")))
-        assert browser.find_element(By.ID, "error").text.startswith("not an ARC task: invalid JSON")
+        assert browser.find_element(By.ID, "error").text.startswith("not an ARC task: not valid JSON")
     finally:
         browser.quit()

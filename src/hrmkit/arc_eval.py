@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from hrmkit import jsonio
 from hrmkit.atomic import atomic_write_text
 from hrmkit.data.format import DatasetMetadata, SplitArrays
 from hrmkit.errors import HrmError
@@ -95,12 +96,12 @@ def read_held_out(dataset_path: str | Path) -> HeldOutTasks:
     path = Path(dataset_path) / TASKS_FILE
     if not path.is_file():
         raise HrmError(f"{Path(dataset_path)}: no {TASKS_FILE}; ARC scoring needs the original tasks an ARC dataset build writes there")
+    data = jsonio.read(path)
     try:
-        data = json.loads(path.read_text())
         tasks = {tid: arc.parse_task(t, tid) for tid, t in sorted(data["tasks"].items())}
         return HeldOutTasks(path, str(data.get("protocol", "unknown")), str(data.get("source", "unknown")),
                             int(data.get("canvas", arc.CANVAS)), tasks)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:  # ArcError is an HrmError, not caught here
+    except (ValueError, KeyError, TypeError, AttributeError) as e:  # ArcError is an HrmError, not caught here
         raise HrmError(f"{path}: unreadable ({type(e).__name__}: {e})") from None
 
 

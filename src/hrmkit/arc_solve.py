@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from hrmkit import jsonio
 from hrmkit.arc_eval import HeldOutTasks, add_vote, crop_batch, key_to_grid, ranked, read_held_out, sigmoid
 from hrmkit.data.format import DatasetMetadata
 from hrmkit.errors import HrmError
@@ -74,7 +75,10 @@ class ArcSolveResult:
 
 @lru_cache(maxsize=4)
 def _identifiers(path: str) -> tuple[str, ...]:
-    return tuple(json.loads(Path(path).read_text()))
+    names = jsonio.read(path)
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise HrmError(f"{path}: expected a list of identifier names")
+    return tuple(names)
 
 
 @lru_cache(maxsize=4)
@@ -156,7 +160,7 @@ def solve_task(model: ACTModel, meta: DatasetMetadata, task: arc.ArcTask, *, dat
     canvas = meta.grid_shape[0]
     indices = range(len(task.test)) if index is None else [index]
     if index is not None and not 0 <= index < len(task.test):
-        raise HrmError(f"test input index must be in 0..{len(task.test) - 1} (the task has {len(task.test)} test inputs), got {index}")
+        raise HrmError(f"test input index must be in 0..{len(task.test) - 1} (the task has {len(task.test)} test inputs), got {jsonio.shown(index)}")
     held_out, names = dataset_views(dataset, meta)
     found = held_out.match(task) if held_out is not None else None
     matched, matched_by = found if found is not None else (None, None)
@@ -195,12 +199,9 @@ def solve_task(model: ACTModel, meta: DatasetMetadata, task: arc.ArcTask, *, dat
     return result
 
 
-def read_task_text(text: str, name: str) -> arc.ArcTask:
+def read_task_text(text: str, name: str, source: str = "not an ARC task") -> arc.ArcTask:
     """An ARC task from JSON text: {"train": [...], "test": [...]}, or {task_id: task} with one task (the Kaggle layout)."""
-    try:
-        data = json.loads(text)
-    except ValueError as e:
-        raise HrmError(f"not an ARC task: invalid JSON ({e})") from None
+    data = jsonio.loads(text, source)
     if isinstance(data, dict) and len(data) == 1 and "train" not in data:
         name, data = next(iter(data.items()))
     return arc.parse_task(data, name)

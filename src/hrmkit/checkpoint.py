@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 from safetensors import SafetensorError
 
+from hrmkit import jsonio
 from hrmkit.atomic import atomic_directory, atomic_write_text
 from hrmkit.config import TrainConfig
 from hrmkit.data.format import DatasetMetadata
@@ -118,13 +119,13 @@ def _first_line(e: BaseException) -> str:
 
 def read_config_file(file: str | os.PathLike) -> tuple[TrainConfig, DatasetMetadata]:
     file = Path(file)
+    payload = jsonio.read(file, CheckpointError)
     try:
-        payload = json.loads(file.read_text())
         return TrainConfig.model_validate(payload["config"]), DatasetMetadata.model_validate(payload["dataset"])
     except ValidationError as e:
         where, _, message = first_validation_error(e)
         raise CheckpointError(f"{file}: invalid ({where}: {message})") from None
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:  # UnicodeDecodeError is a ValueError
+    except (KeyError, TypeError) as e:
         raise CheckpointError(f"{file}: unreadable ({type(e).__name__}: {_first_line(e)})") from None
 
 
@@ -148,10 +149,7 @@ def read_state(path: str | os.PathLike) -> dict[str, Any]:
     file = resolve(path) / "state.json"
     if not file.exists():
         raise CheckpointError(f"{file}: missing: this checkpoint holds weights only and cannot resume training")
-    try:
-        state = json.loads(file.read_text())
-    except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise CheckpointError(f"{file}: unreadable ({type(e).__name__}: {_first_line(e)})") from None
+    state = jsonio.read(file, CheckpointError)
     # Check the fields resuming reads, so damage is named here rather than as a KeyError mid-resume.
     if not isinstance(state, dict):
         raise CheckpointError(f"{file}: expected a JSON object")

@@ -277,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Numeric options and their smallest sensible value, checked before any work (and before torch is imported).
 _MINIMUM = {"train": 1, "test": 1, "num_aug": 0, "size": 1, "workers": 1, "tasks": 1, "canvas": 2, "min_clues": 0, "min_path": 0,
             "max_steps": 1, "steps": 1, "max_examples": 1, "batch_size": 1, "n": 0, "index": 0, "port": 0, "examples": 0, "variants": 0}
+_MAXIMUM = {"port": 65535}  # past it the OS wraps the number (70000 -> 4464) and listens elsewhere than asked
 
 
 MAX_EVAL_STEPS = 4096  # segments; the papers' models train with at most 16
@@ -309,6 +310,10 @@ def check_ranges(args: argparse.Namespace) -> None:
         if isinstance(value, int) and value < minimum:
             flag = "-n" if name == "n" else "--" + name.replace("_", "-")
             raise HrmError(f"{flag} must be at least {minimum}, got {value}")
+    for name, maximum in _MAXIMUM.items():
+        value = getattr(args, name, None)
+        if isinstance(value, int) and value > maximum:
+            raise HrmError(f"--{name.replace('_', '-')} must be at most {maximum}, got {value}")
     steps = getattr(args, "steps", None)
     if isinstance(steps, int) and steps > MAX_EVAL_STEPS:  # solve's single --steps
         raise HrmError(f"--steps must be at most {MAX_EVAL_STEPS}, got {steps}")

@@ -17,6 +17,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from hrmkit import jsonio
 from hrmkit.atomic import atomic_write_text
 from hrmkit.data.format import DatasetMetadata, SplitArrays
 from hrmkit.data.loader import eval_batches
@@ -55,7 +56,7 @@ def evaluate(model: ACTModel, split: SplitArrays, meta: DatasetMetadata, batch_s
     evaluator = None
     if dataset_path is not None:
         if identifiers is None:
-            identifiers = json.loads((Path(dataset_path) / "identifiers.json").read_text())
+            identifiers = jsonio.read(Path(dataset_path) / "identifiers.json")
         evaluator = task.make_evaluator(split, meta, identifiers, Path(dataset_path))  # a fresh one: no state from earlier evaluations
     # The whole-array hook (plug-ins' simple path) keeps every prediction; a streaming evaluator keeps none here.
     keep_predictions = keep_predictions or task.needs_predictions

@@ -15,8 +15,10 @@ the Content-Security-Policy forbids it to load anything from elsewhere.
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import os
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,9 +29,10 @@ from typing import Any
 import numpy as np
 import torch
 from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
-from hrmkit import checkpoint
+from hrmkit import checkpoint, jsonio
 from hrmkit.checkpoint import find_dataset
 from hrmkit.data.format import DatasetMetadata
 from hrmkit.errors import HrmError
@@ -38,6 +41,7 @@ from hrmkit.solve import SolveTrace, solve
 from hrmkit.tasks import Task, TaskSolver, get_task, task_names
 
 MAX_BODY_BYTES = 64 * 1024  # a 30x30 maze is about 1 KB of text; anything far larger is not a puzzle (a task solver sets its own)
+READ_TIMEOUT_SECONDS = 20.0  # a connection's whole request must arrive within this; then it is closed and its thread freed
 MAX_VARIANTS = 64  # ARC: variants one request may vote over (each runs every segment; 1001 would pin the CPU for minutes)
 STATIC_FILES = {"index.html": "text/html", "serve.js": "text/javascript", "serve.css": "text/css"}
 # The page may talk to this server only: no CDN, no fonts, no analytics, nothing fetched from elsewhere.
@@ -147,11 +151,11 @@ def _other_task(text: str, meta: DatasetMetadata) -> str | None:
 def _steps(body: dict[str, Any], session: Session) -> int:
     steps = body.get("steps", session.model.halt_max_steps)
     if isinstance(steps, bool) or not isinstance(steps, int):
-        raise HrmError(f"steps must be a whole number, got {steps!r}")
+        raise HrmError(f"steps must be a whole number, got {jsonio.shown(steps)}")
     if steps < 1:
         raise HrmError(f"steps must be at least 1, got {steps}")
     if steps > session.max_steps:
-        raise HrmError(f"steps must be at most {session.max_steps} on this server (hrm serve --max-steps), got {steps}")
+        raise HrmError(f"steps must be at most {session.max_steps} on this server (hrm serve --max-steps), got {jsonio.shown(steps)}")
     return steps
 
 
@@ -167,16 +171,35 @@ def _parse(text: Any, session: Session) -> np.ndarray:
         raise HrmError(str(e)) from None
 
 
+_JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
+
+
+def request_body(limit: int) -> dict[str, Any]:
+    """The request's JSON object, or a one-line HrmError (400); a body over ``limit`` bytes is a 413 however it is sent."""
+    if not request.is_json:
+        given = jsonio.shown(request.mimetype) if request.mimetype else "none"
+        raise HrmError(f'send a JSON object {{"puzzle": TEXT, "steps": N}} with Content-Type: application/json (got {given})')
+    # MAX_CONTENT_LENGTH (limit + 1) refuses a Content-Length over the limit unread, but a chunked body is cut at it
+    # silently, so one byte past the limit is read to tell "too large" from "exactly the limit".
+    data = request.get_data(cache=False)
+    if len(data) > limit:
+        raise RequestEntityTooLarge()
+    body = jsonio.loads(data, "request body")
+    if not isinstance(body, dict):
+        raise HrmError(f'send a JSON object {{"puzzle": TEXT, "steps": N}}, not a JSON {_JSON_KINDS.get(type(body), "value")}')
+    return body
+
+
 def _whole_task(body: dict[str, Any], session: Session, solver: TaskSolver, steps: int) -> dict[str, Any]:
     text = body.get("puzzle")
     if not isinstance(text, str) or not text.strip():
         raise HrmError("give the task as JSON text (or a held-out task id) in \"puzzle\"")
     variants = body.get("variants", 8)
     if isinstance(variants, bool) or not isinstance(variants, int) or not 1 <= variants <= MAX_VARIANTS:
-        raise HrmError(f"variants must be a whole number from 1 to {MAX_VARIANTS} on this server, got {variants!r}")
+        raise HrmError(f"variants must be a whole number from 1 to {MAX_VARIANTS} on this server, got {jsonio.shown(variants)}")
     index = body.get("index")
     if index is not None and (isinstance(index, bool) or not isinstance(index, int)):
-        raise HrmError(f"index must be a test input number or null (every test input), got {index!r}")
+        raise HrmError(f"index must be a test input number or null (every test input), got {jsonio.shown(index)}")
     started = time.perf_counter()
     with session.lock, torch.inference_mode():
         result = solver.solve_text(session.model, session.meta, text, name="pasted task", dataset=session.dataset, index=index,
@@ -202,7 +225,7 @@ def trace_payload(trace: SolveTrace, session: Session) -> dict[str, Any]:
 
 def create_app(session: Session) -> Flask:
     app = Flask("hrmkit.serve", static_folder=None)
-    app.config["MAX_CONTENT_LENGTH"] = session.max_body_bytes  # a larger body gets 413 before it is read
+    app.config["MAX_CONTENT_LENGTH"] = session.max_body_bytes + 1  # a larger Content-Length gets 413 before it is read (request_body)
     app.json.sort_keys = False
     static = resources.files("hrmkit") / "static"
 
@@ -216,6 +239,8 @@ def create_app(session: Session) -> Flask:
     @app.errorhandler(HTTPException)
     def _http_error(e: HTTPException) -> tuple[Response, int]:
         messages = {413: f"request body too large (at most {session.max_body_bytes // 1024} KiB)"}
+        if isinstance(e, ClientDisconnected):  # also a body that did not arrive within READ_TIMEOUT_SECONDS
+            return jsonify(error="request body incomplete: the connection closed or sent it too slowly"), 400
         return jsonify(error=messages.get(e.code or 500, e.description)), e.code or 500
 
     @app.errorhandler(HrmError)
@@ -244,9 +269,7 @@ def create_app(session: Session) -> Flask:
 
     @app.post("/api/solve")
     def _solve() -> Response:
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise HrmError('send a JSON object {"puzzle": TEXT, "steps": N} with Content-Type: application/json')
+        body = request_body(session.max_body_bytes)
         steps = _steps(body, session)
         solver = session.solver
         if solver is not None:
@@ -270,21 +293,86 @@ def is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # an IPv6 address in brackets, as in a URL
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A connection's bytes, read against one deadline for the whole request: a per-read timeout alone would let a
+    client that sends a byte every few seconds (a slow-loris) hold its worker thread for ever."""
+
+    def __init__(self, sock: socket.socket, seconds: float):
+        self._sock, self._seconds, self._deadline = sock, seconds, time.monotonic() + seconds
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"request not received within {self._seconds:g} s")
+        self._sock.settimeout(left)
+        try:
+            return self._sock.recv_into(buffer)
+        finally:
+            self._sock.settimeout(self._seconds)  # sending the answer keeps the plain per-send limit
+
+
+class _Handler(WSGIRequestHandler):
+    """Werkzeug's handler with a deadline on reading the request and a timeout on sending the answer. Werkzeug closes
+    every connection after one request, so the deadline, counted from the connection's start, is per request."""
+
+    server: _Server
+
+    def setup(self) -> None:
+        self.timeout = self.server.read_timeout  # StreamRequestHandler sets it on the socket: the per-send limit
+        super().setup()
+        self.rfile.close()  # the buffered socket file setup() opened, replaced by one that keeps the deadline
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, self.server.read_timeout))
+
+
+class _Server(ThreadedWSGIServer):
+    """Werkzeug's threaded server, failing to listen with one HrmError (Werkzeug prints lines and exits)."""
+
+    def __init__(self, host: str, port: int, app: Any, read_timeout: float):
+        self.read_timeout = read_timeout
+        super().__init__(host, port, app, _Handler)
+
+    def server_bind(self) -> None:
+        try:
+            super().server_bind()
+        except OSError as e:  # in use, no such address here, a name that does not resolve, a port < 1024 without the right
+            self.socket.close()
+            raise HrmError(f"cannot listen on {_host_port(self.host, self.port)} ({e.strerror or e})") from None
+
+
+def check_port(port: int) -> None:
+    # The OS would take 70000 as 70000 - 65536 and listen elsewhere than asked.
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise HrmError(f"port must be 0 (any free port) or 1..65535, got {jsonio.shown(port)}")
+
+
+def listen(app: Flask | None, host: str = "127.0.0.1", port: int = 8000, *, read_timeout: float | None = None) -> _Server:
+    """A threaded server bound and listening (port 0: a free one, ``server.server_port``) or a one-line HrmError;
+    ``app`` may be set later, before ``serve_forever``. ``read_timeout`` defaults to READ_TIMEOUT_SECONDS."""
+    check_port(port)
+    return _Server(host, port, app, READ_TIMEOUT_SECONDS if read_timeout is None else read_timeout)
+
+
 def serve(path: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 8000, dataset: str | os.PathLike | None = None,
           examples: int = 8, max_steps: int | None = None) -> None:
     """Serve the page until Ctrl-C. Port 0 takes a free port; the URL printed names the one taken."""
-    from werkzeug.serving import make_server
-
-    session = open_session(path, dataset=dataset, examples=examples, max_steps=max_steps)
+    server = listen(None, host, port)  # before the model loads: a port in use is told at once, not after a minute
     try:
-        server = make_server(host, port, create_app(session), threaded=True)
-    except (OSError, OverflowError, SystemExit) as e:  # werkzeug exits on a port in use; a port > 65535 overflows
-        raise HrmError(f"cannot listen on {host}:{port} ({getattr(e, 'strerror', None) or 'address in use or not available'})") from None
-    shown = f"[{host}]" if ":" in host else host
+        session = open_session(path, dataset=dataset, examples=examples, max_steps=max_steps)
+    except BaseException:
+        server.server_close()
+        raise
+    server.app = create_app(session)
     print(f"{session.description}\n{len(session.examples)} examples to pick; up to {session.max_steps} segments per request", flush=True)
     if not is_loopback(host):
         print(f"note: listening on {host}: anyone who can reach this machine can use the page (there is no login)", flush=True)
-    print(f"serving on http://{shown}:{server.server_port}/  (Ctrl-C to stop)", flush=True)
+    print(f"serving on http://{_host_port(host, server.server_port)}/  (Ctrl-C to stop)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

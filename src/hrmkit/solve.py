@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from hrmkit import jsonio
 from hrmkit.checkpoint import from_pretrained
 from hrmkit.data.format import DatasetMetadata
 from hrmkit.errors import HrmError, check_at_least
@@ -188,6 +189,15 @@ def model_dataset(checkpoint_path: str | os.PathLike, meta: DatasetMetadata, dat
     return Path(dataset)
 
 
+def names_a_file(arg: str) -> bool:
+    """Whether a PUZZLE argument names a file. The text of a puzzle or task is no file name, and one longer than a file
+    name may be makes ``Path.is_file`` raise (ENAMETOOLONG) rather than answer False."""
+    try:
+        return Path(arg).is_file()
+    except (OSError, ValueError):  # ValueError: a NUL byte in the text
+        return False
+
+
 def solve_task_file(checkpoint_path: str | os.PathLike, model: ACTModel, meta: DatasetMetadata, solver: TaskSolver, puzzle: str | None, *,
                     dataset: str | os.PathLike | None = None, index: int | None = 0, variants: int = 8,
                     steps: int | None = None) -> Any:
@@ -197,7 +207,10 @@ def solve_task_file(checkpoint_path: str | os.PathLike, model: ACTModel, meta: D
     check_at_least("steps", steps, 1)
     data = model_dataset(checkpoint_path, meta, dataset)
     path = Path(puzzle)
-    if path.suffix.lower() == ".json" and not path.is_file():
+    is_file = names_a_file(puzzle)
+    if path.suffix.lower() == ".json" and not is_file:
         raise HrmError(f"{puzzle}: no such file")
-    text, name = (path.read_text(), path.stem) if path.is_file() else (puzzle, puzzle)
+    text, name = (jsonio.read_text(path), path.stem) if is_file else (puzzle, puzzle)
+    if is_file and path.suffix.lower() == ".json":
+        jsonio.loads(text, str(path))  # a fault in the JSON itself is told naming the file (the solver sees only its text)
     return solver.solve_text(model, meta, text, name=name, dataset=data, index=index, variants=variants, steps=steps)

