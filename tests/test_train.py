@@ -430,14 +430,17 @@ def test_demo_and_plot_commands(tmp_path, monkeypatch, capsys):
     # 5 steps cannot solve a 6x6 Sudoku: the demo must say so plainly, with the right solution
     assert f"WRONG: the model's answer differs from the known solution of puzzle #{index}" in out and "RIGHT" not in out
     assert (tmp_path / "runs" / "demo" / "curves.png").exists() and (tmp_path / "data" / "sudoku-6x6" / "metadata.json").exists()
+    assert (tmp_path / "runs" / "demo" / ".hrm-demo").is_file()  # marked: a later demo may replace it
     assert main(["plot", "runs/demo", "--out", "c.png"]) == 0 and (tmp_path / "c.png").stat().st_size > 1000
     (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
     assert main(["demo", "--out", "mine"]) == 2
-    assert "is not a run folder" in capsys.readouterr().err
+    assert "mine is a folder that hrm demo did not write (not empty); pick another --out" in capsys.readouterr().err
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "mine"
     assert main(["demo", "--max-steps", "-1"]) == 2  # refused before anything is trained or evaluated
     assert "--max-steps must be at least 1" in capsys.readouterr().err
     assert main(["plot", "mine"]) == 2
-    assert "no metrics.jsonl" in capsys.readouterr().err
+    assert "mine: not a run folder (no metrics.jsonl nor config.json)" in capsys.readouterr().err
 
 
 def test_demo_verdict_compares_every_scored_cell_with_the_solution():
