@@ -192,6 +192,7 @@ def test_checkpoint_files_and_atomicity(data4, tmp_path):
     assert not list(ckpt.parent.glob(".*tmp*"))  # no temp folders left behind
     state = json.loads((ckpt / "state.json").read_text())
     assert state["step"] == 3 and "sampler" in state
+    trainer.close()  # an open Trainer holds its folder: another one there is refused as "in use" before this check
     with pytest.raises(HrmError, match="already holds a run"):
         Trainer(small_cfg(data4, tmp_path / "run"), progress=False)
 
@@ -271,7 +272,7 @@ def test_ctrl_c_stops_with_a_resumable_checkpoint(data4, tmp_path):
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err[-2000:]
+    assert proc.returncode == 130 and "error" not in err, err[-2000:]  # a stop that saved its work: 130, not an error
     assert "interrupted at step" in out and "hrm train --resume" in out
     step = json.loads((checkpoint.resolve(run) / "state.json").read_text())["step"]
     assert step >= 1
@@ -412,6 +413,7 @@ def test_the_trainer_decides_compile_once_for_the_steps_it_will_run(data4, tmp_p
     trainer.fit(max_steps=2)  # 2 steps to run in this process: eager, whatever the rest of the run
     assert trainer.compiled is False and trainer.compile_reason.startswith("auto: eager (2 steps < 5")
     assert trainer.decide_compile(10**6) is False  # decided once
+    trainer.close()
     assert main(["train", "--resume", str(tmp_path / "a"), "--max-steps", "1", "--quiet"]) == 0
     assert "; auto: eager (1 steps < 5: compiling would not pay for itself)" in capsys.readouterr().out  # said on the first line
 
