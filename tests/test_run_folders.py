@@ -152,6 +152,8 @@ def test_bad_run_folders_are_refused_in_one_line_before_torch_is_imported(data, 
          f"hrm train --resume {run}"),
         (["train", "--resume", str(run), "lr=1"], "to change a setting, edit RUN_DIR/config.json and resume with --accept-changes"),
         (["train", config, "--accept-changes"], "--accept-changes goes with --resume RUN_DIR"),
+        (["train", config, f"data_path={tmp_path / 'killed'}", "data_preset=sudoku-4x4"],
+         f"{tmp_path / 'killed'} is not a dataset (no metadata.json), so data_preset sudoku-4x4 cannot be built there"),
     ]
     results = probe([argv for argv, _ in cases], tmp_path)
     for (argv, message), result in zip(cases, results, strict=True):

@@ -28,6 +28,9 @@ def check_data(cfg: TrainConfig) -> None:
 
     path = Path(cfg.data_path)
     if not (path / "metadata.json").exists() and cfg.data_preset:
+        if path.exists():  # building never writes over something (the builder would say --force, which hrm train lacks)
+            raise DatasetError(f"{path} is not a dataset (no metadata.json), so data_preset {cfg.data_preset} cannot be built there; "
+                               "move it away or set data_path to another folder")
         try:
             make_config(cfg.data_preset)  # an unknown preset stops here, before any building
         except HrmError as e:
