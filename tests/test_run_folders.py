@@ -394,3 +394,17 @@ def test_a_folder_named_like_a_preset_does_not_shadow_the_preset(data, tmp_path,
         make_train_config("mine")
     with pytest.raises(HrmError, match="^demo: a folder, not a config file$"):
         make_train_config("demo/")
+
+
+def test_curves_that_cannot_be_drawn_do_not_fail_a_finished_run(data, tmp_path, monkeypatch, capsys):
+    import hrmkit.viz as viz
+
+    def full_disk(fig, out, dpi):
+        raise OSError(28, "No space left on device", str(out))
+
+    monkeypatch.setattr(viz, "save_figure", full_disk)
+    run = tmp_path / "run"
+    assert main(["train", str(tiny_config(tmp_path, data)), "--run-dir", str(run), "--max-steps", "5", "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert err == (f"warning: curves not drawn (No space left on device: {run / 'curves.png'}); draw them later with `hrm plot {run}`\n")
+    assert f"checkpoints in {run / 'checkpoints'}\n" in out and checkpoint.read_state(run)["step"] == 5

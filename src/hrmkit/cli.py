@@ -81,7 +81,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise HrmError("give a CONFIG (a preset name or a .yaml file) or --resume RUN_DIR")
 
     from hrmkit.train import Trainer
-    from hrmkit.viz import plot_run
+    from hrmkit.viz import plot_run_or_warn
 
     trainer = Trainer(cfg, run_dir=run_dir, resume=bool(args.resume), progress=not args.quiet, accept_changes=args.accept_changes)
     main_process = trainer.rt.is_main
@@ -108,7 +108,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"step {summary['step']}: eval exact accuracy {summary['eval']['exact_accuracy']:.4f}, "
               f"token accuracy {summary['eval']['accuracy']:.4f}{arc}")
     if saved:  # never name a folder that does not exist
-        print(f"checkpoints in {trainer.run_dir / 'checkpoints'}; curves in {plot_run(trainer.run_dir)}")
+        curves = plot_run_or_warn(trainer.run_dir)
+        print(f"checkpoints in {trainer.run_dir / 'checkpoints'}" + (f"; curves in {curves}" if curves else ""))
     return 130 if summary["interrupted"] else 0
 
 

@@ -18,7 +18,7 @@ from hrmkit.preflight import check_data
 from hrmkit.solve import format_trace, solve
 from hrmkit.tasks import get_task
 from hrmkit.train import Trainer
-from hrmkit.viz import plot_run
+from hrmkit.viz import plot_run_or_warn
 
 
 def describe_arch(arch: object, n_params: int) -> str:
@@ -127,9 +127,9 @@ def _train_and_show(trainer: Trainer, cfg: TrainConfig, out_path: Path, max_step
         solution = "\n".join(_rows(get_task(meta.task).cells(np.asarray(test.labels[index]), meta), meta.grid_shape[1]))
         print(f"\nWRONG: the model's answer differs from the known solution of puzzle #{index} in {wrong} of {scored} cells "
               f"(it gets {m['exact_accuracy']:.1%} of the held-out puzzles right). The solution:\n{solution}")
-    plot = plot_run(out_path)
+    plot = plot_run_or_warn(out_path)
     total = (time.perf_counter() - started) / 60
-    print(f"\ndone in {total:.1f} min (training {train_minutes:.1f} min). Curves: {plot}")
+    print(f"\ndone in {total:.1f} min (training {train_minutes:.1f} min)." + (f" Curves: {plot}" if plot else ""))
     print(f"next: hrm eval {out_path} {cfg.data_path} --steps {TEST_SEGMENTS}   |   "
           f"hrm solve {out_path} --dataset {cfg.data_path} --index {index} --steps {TEST_SEGMENTS}")
     return {"exact_accuracy": m["exact_accuracy"], "accuracy": m["accuracy"], "minutes": total, "run_dir": str(out_path),

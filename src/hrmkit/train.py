@@ -173,13 +173,11 @@ class Trainer:
         cfg = self.cfg
         # A resume trains with `cfg`: the checkpoint's config, or one that differs only where accepted (see runfolder).
         self.changes: list[runfolder.Change] = []
-        ckpt: Path | None = None
-        saved_meta = None
-        if resume:
-            ckpt = runfolder.resume_checkpoint(self.run_dir)
+        ckpt = runfolder.resume_checkpoint(self.run_dir) if resume else None
+        if ckpt is not None:
             saved_cfg, saved_meta = checkpoint.read_config(ckpt)
             self.changes = runfolder.config_changes(saved_cfg, cfg)
-            runfolder.refuse_unaccepted(self.run_dir, ckpt.name, self.changes, accept_changes)
+            runfolder.refuse_unaccepted(self.run_dir, ckpt.name, self.changes, accept_changes)  # before building any data
         else:
             runfolder.check_fresh(self.run_dir)
         if self.rt.is_main:
@@ -187,7 +185,7 @@ class Trainer:
         self.rt.barrier()
         self.dataset = open_dataset(cfg.data_path)
         meta = self.dataset.metadata
-        if saved_meta is not None and ckpt is not None:
+        if ckpt is not None:
             self.changes += runfolder.dataset_change(saved_meta.content_hash, meta.content_hash, cfg.data_path)
             runfolder.refuse_unaccepted(self.run_dir, ckpt.name, self.changes, accept_changes)
         get_task(meta.task)  # an unknown task stops here, not at the first evaluation
@@ -238,8 +236,7 @@ class Trainer:
                 # last line that a kill cut short.
                 kept = [line for line in metrics_file.read_text().splitlines() if _logged_step(line) <= self.step]
                 atomic_write_text(metrics_file, "".join(line + "\n" for line in kept))
-            if self.changes:
-                assert ckpt is not None
+            if ckpt is not None and self.changes:
                 runfolder.record_changes(self.run_dir, self.step, ckpt.name, self.changes, accept_changes)
             checkpoint.write_run_config(self.run_dir, cfg, meta)
             if cfg.tensorboard:

@@ -114,6 +114,17 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
     return save_figure(fig, out, dpi=90)
 
 
+def plot_run_or_warn(run_dir: str | os.PathLike) -> Path | None:
+    """plot_run at the end of a run whose work is saved: failing to draw the curves (a damaged metrics line, a full
+    disk) is a warning there, not an error that would make the finished run look failed."""
+    try:
+        return plot_run(run_dir)
+    except (HrmError, OSError) as e:
+        reason = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror else str(e)
+        print(f"warning: curves not drawn ({reason}); draw them later with `hrm plot {run_dir}`", file=sys.stderr)
+        return None
+
+
 def plot_steps_curve(steps: list[int], exact: list[float], trained_steps: int, out: str | os.PathLike, title: str) -> Path:
     """Exact accuracy against the number of ACT segments run (test-time compute), log-2 x axis,
     with the training step limit marked: to its right the model thinks longer than it was trained to."""
