@@ -260,7 +260,8 @@ def test_an_accepted_batch_size_or_ema_change_resumes(data, tmp_path):
 # --------------------------------------------------------------------------- Ctrl-C
 
 
-def test_ctrl_c_saves_and_exits_130_with_the_resume_command_and_no_error(data, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_saves_and_exits_128_plus_the_signal_with_the_resume_command_and_no_error(signum, data, tmp_path):
     run = tmp_path / "run"
     config = tiny_config(tmp_path, data, epochs=100000, log_every=10**6, checkpoint_every=20, compile=False)  # logs nothing before the stop
     child = subprocess.Popen([sys.executable, "-m", "hrmkit.cli", "train", str(config), "--run-dir", str(run), "--quiet"], cwd=tmp_path,
@@ -271,16 +272,17 @@ def test_ctrl_c_saves_and_exits_130_with_the_resume_command_and_no_error(data, t
             assert child.poll() is None, child.communicate()
             assert time.monotonic() < deadline, "no checkpoint written"
             time.sleep(0.05)
-        child.send_signal(signal.SIGINT)
+        child.send_signal(signum)
         out, err = child.communicate(timeout=120)
     finally:
         if child.poll() is None:
             child.kill()
             child.communicate()
-    assert child.returncode == 130, (out, err)
+    assert child.returncode == 128 + signum, (out, err)  # 130 for Ctrl-C, 143 for SIGTERM: what a shell reports for them
     assert "error" not in err, err
     step = checkpoint.read_state(run)["step"]
-    assert f"interrupted at step {step}; continue with: hrm train --resume {run}\n" in out
+    by = "" if signum == signal.SIGINT else " by SIGTERM"
+    assert f"interrupted{by} at step {step}; continue with: hrm train --resume {run}\n" in out
     assert step >= 20 and (run / "checkpoints" / "latest").read_text() == f"step_{step}"  # the stop saved its own step
     assert not (run / "metrics.jsonl").exists() and (run / "curves.png").stat().st_size > 1000  # an empty figure that says so
     runfolder.check_not_in_use(run)  # released

@@ -80,6 +80,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         raise HrmError("give a CONFIG (a preset name or a .yaml file) or --resume RUN_DIR")
 
+    import signal
+
     from hrmkit.train import Trainer
     from hrmkit.viz import plot_run_or_warn
 
@@ -96,13 +98,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
         summary = trainer.fit(max_steps=args.max_steps)
     finally:
         trainer.close()
+    # A stop by Ctrl-C or SIGTERM that saved its work is not an error: the shell's code for that signal (128 + its
+    # number: 130, 143), the resume command, no error line.
+    code = 128 + summary["signal"] if summary["interrupted"] and summary["signal"] else 0
     if not main_process:
-        return 130 if summary["interrupted"] else 0
+        return code
     saved = (trainer.run_dir / "checkpoints" / "latest").exists()
     if summary["interrupted"]:
-        # Not an error: the work is saved. 130 is the shell's code for a stop by Ctrl-C (128 + SIGINT).
-        print(f"interrupted at step {summary['step']}; " + (f"continue with: hrm train --resume {trainer.run_dir}" if saved
-                                                             else "no checkpoint was written"))
+        by = "" if summary["signal"] == signal.SIGINT else f" by {signal.Signals(summary['signal']).name}"
+        print(f"interrupted{by} at step {summary['step']}; " + (f"continue with: hrm train --resume {trainer.run_dir}" if saved
+                                                                   else "no checkpoint was written"))
     if summary["eval"]:
         arc = f", ARC pass@2 {summary['eval']['ARC/pass@2']:.4f}" if "ARC/pass@2" in summary["eval"] else ""
         print(f"step {summary['step']}: eval exact accuracy {summary['eval']['exact_accuracy']:.4f}, "
@@ -110,7 +115,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if saved:  # never name a folder that does not exist
         curves = plot_run_or_warn(trainer.run_dir)
         print(f"checkpoints in {trainer.run_dir / 'checkpoints'}" + (f"; curves in {curves}" if curves else ""))
-    return 130 if summary["interrupted"] else 0
+    return code
 
 
 def _cmd_eval(args: argparse.Namespace) -> None:

@@ -217,6 +217,7 @@ class Trainer:
         self.step = 0
         self.carry: ACTCarry | None = None
         self.interrupted = False
+        self.stop_signal: int | None = None  # what interrupted the last fit (SIGINT or SIGTERM)
         self.last_eval: dict[str, float] = {}
         self.last_eval_result: EvalResult | None = None  # with the per-segment curve; None until an eval in this process
         self._sum_dtype = accumulation_dtype(self.rt.device)
@@ -484,7 +485,7 @@ class Trainer:
                     if is_eval or due:
                         self.save()
                         saved_at = self.step
-                self.interrupted = stop_request.requested
+                self.interrupted, self.stop_signal = stop_request.requested, stop_request.signal
             if self.step > first_step and saved_at != self.step:
                 self.save()  # a stop at max_steps or on Ctrl-C leaves a resumable checkpoint
         finally:
@@ -492,7 +493,8 @@ class Trainer:
             if self.writer is not None:
                 self.writer.flush()
         return {"step": self.step, "total_steps": self.total_steps, "eval": self.last_eval, "run_dir": str(self.run_dir),
-                "seconds": time.perf_counter() - started, "interrupted": self.interrupted}
+                "seconds": time.perf_counter() - started, "interrupted": self.interrupted,
+                "signal": self.stop_signal}
 
     def _postfix(self, values: dict[str, float]) -> dict[str, str]:
         post = {"loss": f"{values['loss']:.3f}", "acc": f"{values.get('accuracy', 0):.3f}", "exact": f"{values.get('exact_accuracy', 0):.3f}"}
