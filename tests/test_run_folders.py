@@ -410,3 +410,18 @@ def test_curves_that_cannot_be_drawn_do_not_fail_a_finished_run(data, tmp_path, 
     out, err = capsys.readouterr()
     assert err == (f"warning: curves not drawn (No space left on device: {run / 'curves.png'}); draw them later with `hrm plot {run}`\n")
     assert f"checkpoints in {run / 'checkpoints'}\n" in out and checkpoint.read_state(run)["step"] == 5
+
+
+def test_a_run_folder_on_a_read_only_path_is_refused_before_training(data, tmp_path, monkeypatch, capsys):
+    run = trained_run(tmp_path, data)
+    locked = tmp_path / "ro"
+    locked.mkdir()
+    real_access = os.access
+    # As if on a read-only mount (or without write permission; a test running as root cannot make one for real).
+    monkeypatch.setattr(runfolder.os, "access", lambda p, mode: False if Path(p) in (locked, run) else real_access(p, mode))
+    assert main(["train", str(tmp_path / "tiny.yaml"), "--run-dir", str(locked / "run"), "--quiet"]) == 2
+    assert one_error_line(capsys.readouterr().err) == (f"cannot write into {locked} (no write permission or a read-only file system); "
+                                                       "pick another run_dir")
+    assert main(["train", "--resume", str(run), "--quiet"]) == 2
+    assert one_error_line(capsys.readouterr().err).startswith(f"cannot write into {run} (")
+    assert list(locked.iterdir()) == [] and checkpoint.resolve(run).name == "step_5"
