@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import errno
 import gc
-import itertools
 import json
 import os
 import shlex
@@ -87,7 +86,7 @@ def claim_default_run_dir(base: str | os.PathLike) -> Path:
     check_folder_path(base.parent)
     try:
         base.parent.mkdir(parents=True, exist_ok=True)
-        for n in itertools.count(1):
+        for n in range(1, _MAX_SAME_NAME + 1):
             candidate = base if n == 1 else base.with_name(f"{base.name}-{n}")
             try:
                 candidate.mkdir()
@@ -96,7 +95,10 @@ def claim_default_run_dir(base: str | os.PathLike) -> Path:
                 continue
     except OSError as e:
         raise HrmError(f"cannot create a run folder in {base.parent} ({e.strerror})") from None
-    raise AssertionError("unreachable")
+    raise HrmError(f"{base} and {_MAX_SAME_NAME - 1} more folders of that name exist; give --run-dir")
+
+
+_MAX_SAME_NAME = 1000  # runs started in one second under one default name
 
 
 # --------------------------------------------------------------------------- the lock
