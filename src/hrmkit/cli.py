@@ -64,44 +64,58 @@ def _cmd_data_check(args: argparse.Namespace) -> None:
 # --------------------------------------------------------------------------- train, eval, solve, demo
 
 
-def _cmd_train(args: argparse.Namespace) -> None:
+def _cmd_train(args: argparse.Namespace) -> int:
     from hrmkit.preflight import check_new_run, check_resume
 
     # Everything checkable without torch is checked first: a typo costs a fraction of a second, not an import of torch.
     if args.resume:
         if args.config or args.overrides:
-            raise HrmError("--resume continues a run with its saved config; give no CONFIG or overrides")
-        cfg, run_dir = check_resume(args.resume), Path(args.resume)
+            raise HrmError("--resume continues a run with its saved config; give no CONFIG or overrides (to change a setting, "
+                           "edit RUN_DIR/config.json and resume with --accept-changes)")
+        cfg, run_dir = check_resume(args.resume, accept_changes=args.accept_changes), Path(args.resume)
     elif args.config:
+        if args.accept_changes:
+            raise HrmError("--accept-changes goes with --resume RUN_DIR")
         cfg, run_dir = check_new_run(args.config, args.overrides, args.run_dir)
     else:
         raise HrmError("give a CONFIG (a preset name or a .yaml file) or --resume RUN_DIR")
 
-    from hrmkit.train import Trainer
-    from hrmkit.viz import plot_run
+    import signal
 
-    trainer = Trainer(cfg, run_dir=run_dir, resume=bool(args.resume), progress=not args.quiet)
-    trainer.decide_compile(args.max_steps)  # here, to say it: compiling makes the first step minutes long
+    from hrmkit.train import Trainer
+    from hrmkit.viz import plot_run_or_warn
+
+    trainer = Trainer(cfg, run_dir=run_dir, resume=bool(args.resume), progress=not args.quiet, accept_changes=args.accept_changes)
     main_process = trainer.rt.is_main
-    if main_process:
-        world = f" x{trainer.rt.world_size}" if trainer.rt.distributed else ""
-        print(f"run {trainer.run_dir}: {trainer.cfg.arch.name} with {trainer.num_parameters:,} parameters on {trainer.rt.device}{world}, "
-              f"{trainer.total_steps} steps" + (f" (resuming at {trainer.step})" if args.resume else "") + f"; {trainer.compile_reason}")
     try:
+        trainer.decide_compile(args.max_steps)  # here, to say it: compiling makes the first step minutes long
+        if main_process:
+            world = f" x{trainer.rt.world_size}" if trainer.rt.distributed else ""
+            print(f"run {trainer.run_dir}: {trainer.cfg.arch.name} with {trainer.num_parameters:,} parameters on {trainer.rt.device}{world}, "
+                  f"{trainer.total_steps} steps" + (f" (resuming at {trainer.step})" if args.resume else "") + f"; {trainer.compile_reason}")
+            if trainer.changes:
+                print(f"changed since the checkpoint, recorded in {trainer.run_dir / 'changes.jsonl'}: " + ", ".join(map(str, trainer.changes)))
         summary = trainer.fit(max_steps=args.max_steps)
     finally:
         trainer.close()
-    if main_process:
-        saved = (trainer.run_dir / "checkpoints" / "latest").exists()
-        if summary["interrupted"]:
-            print(f"interrupted at step {summary['step']}; " + (f"continue with: hrm train --resume {trainer.run_dir}" if saved
-                                                                 else "no checkpoint was written"))
-        if summary["eval"]:
-            arc = f", ARC pass@2 {summary['eval']['ARC/pass@2']:.4f}" if "ARC/pass@2" in summary["eval"] else ""
-            print(f"step {summary['step']}: eval exact accuracy {summary['eval']['exact_accuracy']:.4f}, "
-                  f"token accuracy {summary['eval']['accuracy']:.4f}{arc}")
-        if saved:  # never name a folder that does not exist
-            print(f"checkpoints in {trainer.run_dir / 'checkpoints'}; curves in {plot_run(trainer.run_dir)}")
+    # A stop by Ctrl-C or SIGTERM that saved its work is not an error: the shell's code for that signal (128 + its
+    # number: 130, 143), the resume command, no error line.
+    code = 128 + summary["signal"] if summary["interrupted"] and summary["signal"] else 0
+    if not main_process:
+        return code
+    saved = (trainer.run_dir / "checkpoints" / "latest").exists()
+    if summary["interrupted"]:
+        by = "" if summary["signal"] == signal.SIGINT else f" by {signal.Signals(summary['signal']).name}"
+        print(f"interrupted{by} at step {summary['step']}; " + (f"continue with: hrm train --resume {trainer.run_dir}" if saved
+                                                                   else "no checkpoint was written"))
+    if summary["eval"]:
+        arc = f", ARC pass@2 {summary['eval']['ARC/pass@2']:.4f}" if "ARC/pass@2" in summary["eval"] else ""
+        print(f"step {summary['step']}: eval exact accuracy {summary['eval']['exact_accuracy']:.4f}, "
+              f"token accuracy {summary['eval']['accuracy']:.4f}{arc}")
+    if saved:  # never name a folder that does not exist
+        curves = plot_run_or_warn(trainer.run_dir)
+        print(f"checkpoints in {trainer.run_dir / 'checkpoints'}" + (f"; curves in {curves}" if curves else ""))
+    return code
 
 
 def _cmd_eval(args: argparse.Namespace) -> None:
@@ -219,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest checkpoint")
     t.add_argument("--run-dir", help="where to write checkpoints and logs")
     t.add_argument("--max-steps", type=int, help="stop after this many more steps (a resumable checkpoint is written)")
+    t.add_argument("--accept-changes", action="store_true", help="with --resume: train on although RUN_DIR/config.json or the "
+                                                                  "dataset differ from the checkpoint's (recorded in RUN_DIR/changes.jsonl)")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=_cmd_train)
 
@@ -324,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         check_ranges(args)
-        args.func(args)
+        return args.func(args) or 0  # a command returns None, or an exit code other than 0 that is not an error
     except HrmError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -82,16 +83,24 @@ def preset_names() -> list[str]:
     return sorted(p.name.removesuffix(".yaml") for p in resources.files("hrmkit.configs").iterdir() if p.name.endswith(".yaml"))
 
 
+def is_config_path(name_or_path: str) -> bool:
+    """A config is named by a path when it ends in .yaml/.yml or holds a folder separator; anything else is a preset
+    name, whatever the working folder holds (a folder called `demo` there must not shadow the preset)."""
+    separators = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
+    return Path(name_or_path).suffix in (".yaml", ".yml") or any(sep in name_or_path for sep in separators)
+
+
 def load_preset(name_or_path: str) -> dict[str, Any]:
-    """A preset by name (see ``preset_names()``) or a YAML file path, as a plain dict."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.exists():
-            raise ConfigError(f"{path}: no such config file")
+    """A preset by name (see ``preset_names()``) or a YAML file path (see ``is_config_path``), as a plain dict."""
+    if is_config_path(name_or_path):
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: {'a folder, not a config file' if path.is_dir() else 'no such config file'}")
         return _read_yaml(path)
     resource = resources.files("hrmkit.configs") / f"{name_or_path}.yaml"
-    if not resource.is_file():
-        raise ConfigError(f"unknown config {name_or_path!r}; presets: {', '.join(preset_names())}, or a .yaml path")
+    if not name_or_path or not resource.is_file():
+        here = f"; for the file {name_or_path} here, give ./{name_or_path}" if name_or_path and Path(name_or_path).is_file() else ""
+        raise ConfigError(f"unknown config {name_or_path!r}; presets: {', '.join(preset_names())}, or a .yaml path{here}")
     return _read_yaml(Path(str(resource)))
 
 

@@ -10,12 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
-from hrmkit.config import make_train_config
+from hrmkit import runfolder
+from hrmkit.config import TrainConfig, make_train_config
+from hrmkit.data.build import build_if_missing, open_dataset
 from hrmkit.errors import HrmError
+from hrmkit.preflight import check_data
 from hrmkit.solve import format_trace, solve
 from hrmkit.tasks import get_task
 from hrmkit.train import Trainer
-from hrmkit.viz import plot_run
+from hrmkit.viz import plot_run_or_warn
 
 
 def describe_arch(arch: object, n_params: int) -> str:
@@ -43,23 +46,65 @@ def verdict(prediction: np.ndarray, label: np.ndarray, ignore_label_id: int) -> 
 TEST_SEGMENTS = 8
 
 
+DEMO_MARK = ".hrm-demo"  # the file that marks a folder hrm demo wrote: the only kind of folder a demo replaces
+
+
+def check_demo_out(out: Path) -> None:
+    """``out`` may receive a demo: absent, empty, or a folder an earlier demo wrote (it carries DEMO_MARK)."""
+    if not out.exists() or (out / DEMO_MARK).is_file():
+        return
+    if not out.is_dir():
+        raise HrmError(f"{out} is a file, not a demo folder; pick another --out")
+    if (out / "config.json").exists():
+        raise HrmError(f"{out} holds a training run that hrm demo did not write; pick another --out (a demo replaces only its own folders)")
+    if any(entry.name != runfolder.LOCK_FILE for entry in out.iterdir()):  # a lock alone is what a failed start leaves
+        raise HrmError(f"{out} is a folder that hrm demo did not write (not empty); pick another --out")
+
+
+def clear_demo_out(out: Path) -> None:
+    """Empty a folder the demo may replace, all but the lock this process holds on it, and mark it as the demo's."""
+    for entry in out.iterdir():
+        if entry.name == runfolder.LOCK_FILE:
+            continue  # deleting a held lock's file would let another process lock a new one
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    (out / DEMO_MARK).write_text("written by hrm demo: a later `hrm demo --out` may replace this folder\n")
+
+
 def run_demo(out: str = "runs/demo", max_steps: int | None = None, quiet: bool = False, seed: int = 0) -> dict:
     if max_steps is not None and max_steps < 1:
         raise HrmError(f"--max-steps must be at least 1, got {max_steps}")
     started = time.perf_counter()
     out_path = Path(out)
-    if out_path.exists():
-        if not (out_path / "config.json").exists():
-            raise HrmError(f"{out_path} exists and is not a run folder; pick another --out")
-        shutil.rmtree(out_path)  # a demo always starts afresh
+    # Every check first, and the dataset built, before anything in out_path is deleted.
     cfg = make_train_config("demo", [f"run_dir={out_path}", f"seed={seed}"])
+    check_data(cfg)
+    check_demo_out(out_path)
+    runfolder.check_not_in_use(out_path)  # a demo still running there
     print(f"[1/4] dataset {cfg.data_path} ({cfg.data_preset})")
-    trainer = Trainer(cfg, progress=not quiet)
+    build_if_missing(cfg.data_path, cfg.data_preset, progress=not quiet)
+    open_dataset(cfg.data_path)  # a damaged dataset stops here, with the old demo still in place
+    lock = runfolder.RunLock.acquire(out_path)
+    try:
+        check_demo_out(out_path)  # again, now that no other process can write there
+        clear_demo_out(out_path)  # a demo always starts afresh
+    except BaseException:
+        lock.release()
+        raise
+    trainer = Trainer(cfg, progress=not quiet, run_lock=lock)
+    try:
+        return _train_and_show(trainer, cfg, out_path, max_steps, seed, started)
+    finally:
+        trainer.close()
+
+
+def _train_and_show(trainer: Trainer, cfg: TrainConfig, out_path: Path, max_steps: int | None, seed: int, started: float) -> dict:
     meta = trainer.dataset.metadata
     n_params = sum(p.numel() for p in trainer.model.parameters())
     print(f"[2/4] training {describe_arch(cfg.arch, n_params)} for {trainer.total_steps} steps on {trainer.rt.device}, seed {seed}")
     summary = trainer.fit(max_steps=max_steps)
-    trainer.close()
     train_minutes = summary["seconds"] / 60
 
     print(f"[3/4] evaluating on {meta.splits['test'].total_examples} held-out puzzles (never seen in training), "
@@ -82,9 +127,9 @@ def run_demo(out: str = "runs/demo", max_steps: int | None = None, quiet: bool =
         solution = "\n".join(_rows(get_task(meta.task).cells(np.asarray(test.labels[index]), meta), meta.grid_shape[1]))
         print(f"\nWRONG: the model's answer differs from the known solution of puzzle #{index} in {wrong} of {scored} cells "
               f"(it gets {m['exact_accuracy']:.1%} of the held-out puzzles right). The solution:\n{solution}")
-    plot = plot_run(out_path)
+    plot = plot_run_or_warn(out_path)
     total = (time.perf_counter() - started) / 60
-    print(f"\ndone in {total:.1f} min (training {train_minutes:.1f} min). Curves: {plot}")
+    print(f"\ndone in {total:.1f} min (training {train_minutes:.1f} min)." + (f" Curves: {plot}" if plot else ""))
     print(f"next: hrm eval {out_path} {cfg.data_path} --steps {TEST_SEGMENTS}   |   "
           f"hrm solve {out_path} --dataset {cfg.data_path} --index {index} --steps {TEST_SEGMENTS}")
     return {"exact_accuracy": m["exact_accuracy"], "accuracy": m["accuracy"], "minutes": total, "run_dir": str(out_path),

@@ -116,10 +116,16 @@ def keep_freed_memory(keep: bool) -> bool:
 
 
 class StopRequest:
-    """Set by the first Ctrl-C (the loop finishes its step, saves and stops); a second one stops at once."""
+    """Set by the first Ctrl-C or SIGTERM (the loop finishes its step, saves and stops); a second one stops at once."""
 
     def __init__(self) -> None:
         self.requested = False
+        self.signal: int | None = None  # the signal that asked
+
+
+# SIGTERM is how `kill`, a batch scheduler (SLURM, Kubernetes) or a shutdown asks a process to end: handled as a Ctrl-C,
+# so the steps since the last checkpoint are saved rather than lost.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextmanager
@@ -128,14 +134,16 @@ def stop_on_interrupt(enabled: bool = True) -> Iterator[StopRequest]:
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield stop
         return
-    previous = signal.getsignal(signal.SIGINT)
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
 
     def request_stop(signum: int, frame: object) -> None:
-        stop.requested = True
-        signal.signal(signal.SIGINT, previous)
+        stop.requested, stop.signal = True, signum
+        signal.signal(signum, previous[signum])
 
-    signal.signal(signal.SIGINT, request_stop)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, request_stop)
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

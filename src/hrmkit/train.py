@@ -19,7 +19,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from hrmkit import checkpoint
+from hrmkit import checkpoint, runfolder
 from hrmkit.atomic import atomic_write_text
 from hrmkit.config import TrainConfig
 from hrmkit.data.build import build_if_missing, open_dataset
@@ -102,28 +102,92 @@ def new_run(config: str, overrides: list[str] | None = None, run_dir: str | None
     return Trainer(make_train_config(config, overrides), run_dir=run_dir, progress=progress)
 
 
-def resume_run(run_dir: str | os.PathLike, progress: bool = True) -> Trainer:
-    """Continue a run from its newest checkpoint, with the config it was started with."""
-    cfg, _ = checkpoint.read_config(run_dir)
-    return Trainer(cfg, run_dir=run_dir, resume=True, progress=progress)
+def resume_run(run_dir: str | os.PathLike, progress: bool = True, accept_changes: bool = False) -> Trainer:
+    """Continue a run from its newest checkpoint, with the run's config.json. That must be the checkpoint's config
+    (and the dataset the checkpoint's), unless ``accept_changes``, which trains on with them and records them."""
+    return Trainer(runfolder.resume_config(run_dir), run_dir=run_dir, resume=True, progress=progress, accept_changes=accept_changes)
 
 
 class Trainer:
+    """One training run, writing into its run folder. It holds the folder's lock (runfolder.RunLock, rank 0 only)
+    from construction to :meth:`close`; use it as a context manager, or call close()."""
+
     def __init__(self, cfg: TrainConfig, run_dir: str | os.PathLike | None = None, resume: bool = False,
-                 progress: bool = True, runtime: Runtime | None = None):
+                 progress: bool = True, runtime: Runtime | None = None, accept_changes: bool = False,
+                 run_lock: runfolder.RunLock | None = None):
+        """``accept_changes``: on resume, train on although ``cfg`` or the dataset differ from the checkpoint's (recorded
+        in changes.jsonl). ``run_lock``: the folder's lock, already taken by the caller (hrm demo, before it clears the
+        folder); the Trainer releases it on close()."""
         self.cfg = cfg
         self.progress = progress
+        self.writer = None
+        self._lock = run_lock
         self.rt = runtime or init_runtime(cfg.device)
         # Each CPU step frees and reallocates the same activations: keep them in the process (see keep_freed_memory).
         self._kept_memory = self.rt.device.type == "cpu" and keep_freed_memory(True)
-        self.run_dir = Path(run_dir or cfg.run_dir or default_run_dir(cfg))
-        if not resume and (self.run_dir / "checkpoints" / "latest").exists():
-            raise HrmError(f"{self.run_dir} already holds a run; resume it with `hrm train --resume {self.run_dir}` or pick another run_dir")
+        try:
+            self.run_dir = self._take_folder(run_dir or cfg.run_dir)
+            self._setup(resume, accept_changes)
+        except BaseException:
+            # A refused or failed start leaves the folder free for the next attempt, and no empty folder behind.
+            if self._lock is not None:
+                self._lock.discard()
+            self.close()
+            raise
+
+    def __enter__(self) -> Trainer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _take_folder(self, chosen: str | os.PathLike | None) -> Path:
+        """The run folder, locked by rank 0 (the one process that writes into it); the default name is claimed afresh
+        (runfolder.claim_default_run_dir). Every rank learns rank 0's folder, or its refusal, so all stop alike."""
+        folder, failure = Path(chosen) if chosen else None, None
         if self.rt.is_main:
-            build_if_missing(cfg.data_path, cfg.data_preset, progress)
+            try:
+                claimed = folder is None
+                if folder is None:
+                    folder = runfolder.claim_default_run_dir(default_run_dir(self.cfg))
+                if self._lock is not None and self._lock.folder != folder:  # a lock handed in for another folder
+                    self._lock.release()
+                    self._lock = None
+                if self._lock is None:
+                    self._lock = runfolder.RunLock.acquire(folder)
+                    self._lock.created |= claimed
+            except HrmError as e:
+                failure = e
+        if self.rt.distributed:
+            shared = [str(folder) if folder else None, str(failure) if failure else None]
+            dist.broadcast_object_list(shared, src=0)
+            folder = Path(shared[0]) if shared[0] else None
+            if shared[1] and failure is None:
+                failure = HrmError(shared[1])
+        if failure is not None:
+            raise failure
+        assert folder is not None
+        return folder
+
+    def _setup(self, resume: bool, accept_changes: bool) -> None:
+        cfg = self.cfg
+        # A resume trains with `cfg`: the checkpoint's config, or one that differs only where accepted (see runfolder).
+        self.changes: list[runfolder.Change] = []
+        ckpt = runfolder.resume_checkpoint(self.run_dir) if resume else None
+        if ckpt is not None:
+            saved_cfg, saved_meta = checkpoint.read_config(ckpt)
+            self.changes = runfolder.config_changes(saved_cfg, cfg)
+            runfolder.refuse_unaccepted(self.run_dir, ckpt.name, self.changes, accept_changes)  # before building any data
+        else:
+            runfolder.check_fresh(self.run_dir)
+        if self.rt.is_main:
+            build_if_missing(cfg.data_path, cfg.data_preset, self.progress)
         self.rt.barrier()
         self.dataset = open_dataset(cfg.data_path)
         meta = self.dataset.metadata
+        if ckpt is not None:
+            self.changes += runfolder.dataset_change(saved_meta.content_hash, meta.content_hash, cfg.data_path)
+            runfolder.refuse_unaccepted(self.run_dir, ckpt.name, self.changes, accept_changes)
         get_task(meta.task)  # an unknown task stops here, not at the first evaluation
         if cfg.global_batch_size % self.rt.world_size:
             raise HrmError(f"global_batch_size {cfg.global_batch_size} is not divisible by {self.rt.world_size} processes")
@@ -153,6 +217,7 @@ class Trainer:
         self.step = 0
         self.carry: ACTCarry | None = None
         self.interrupted = False
+        self.stop_signal: int | None = None  # what interrupted the last fit (SIGINT or SIGTERM)
         self.last_eval: dict[str, float] = {}
         self.last_eval_result: EvalResult | None = None  # with the per-segment curve; None until an eval in this process
         self._sum_dtype = accumulation_dtype(self.rt.device)
@@ -160,11 +225,10 @@ class Trainer:
         self._bad_step: torch.Tensor | None = None
         self._bad_values: torch.Tensor | None = None
         self._watched: list[str] = []
-        if resume:
-            self._load(checkpoint.resolve(self.run_dir))
-        self.writer = None
+        if ckpt is not None:
+            self._load(ckpt, keep_sampler=not any(c.key == runfolder.DATASET_KEY for c in self.changes),
+                       keep_carry=saved_cfg.global_batch_size == cfg.global_batch_size)
         if self.rt.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
             metrics_file = self.run_dir / "metrics.jsonl"
             if resume:
                 checkpoint.remove_temporaries(self.run_dir / "checkpoints")
@@ -173,6 +237,8 @@ class Trainer:
                 # last line that a kill cut short.
                 kept = [line for line in metrics_file.read_text().splitlines() if _logged_step(line) <= self.step]
                 atomic_write_text(metrics_file, "".join(line + "\n" for line in kept))
+            if ckpt is not None and self.changes:
+                runfolder.record_changes(self.run_dir, self.step, ckpt.name, self.changes, accept_changes)
             checkpoint.write_run_config(self.run_dir, cfg, meta)
             if cfg.tensorboard:
                 from torch.utils.tensorboard import SummaryWriter
@@ -346,25 +412,34 @@ class Trainer:
         self.rt.barrier()
         return path
 
-    def _load(self, path: Path) -> None:
+    def _load(self, path: Path, keep_sampler: bool = True, keep_carry: bool = True) -> None:
+        """Resume from checkpoint ``path``. A resume that accepted another dataset starts that dataset's sampler afresh
+        (the saved one's position means nothing there: ``keep_sampler``); one that accepted another batch size starts
+        a fresh carry (the saved one has the old number of slots: ``keep_carry``)."""
         state = checkpoint.read_state(path)
         if state.get("world_size", 1) != self.rt.world_size:
-            raise HrmError(f"{path} was written by {state.get('world_size')} processes; resume it with the same number")
+            raise HrmError(f"{path} was written by {state.get('world_size')} processes, this is {self.rt.world_size}; "
+                           "resume it with the same number")
         inference = checkpoint.read_tensors(path, "model")
-        raw = checkpoint.read_tensors(path, "raw_model") if self.ema is not None else inference
+        # raw_model is there exactly when the run kept an EMA (model then holds the average), whatever cfg.ema says now.
+        saved_ema = (path / "raw_model.safetensors").exists()
+        raw = checkpoint.read_tensors(path, "raw_model") if saved_ema else inference
         checkpoint.load_weights(self.model, raw, path)
         optimizer, carry, rng = (checkpoint.read_tensors(path, name) for name in ("optimizer", "carry", "rng"))
         prefix = f"rank{self.rt.rank}."
         try:
             if self.ema is not None:
-                self.ema.load_state_dict({name: inference[name] for name in self.ema.shadow if name in inference})
+                shadow = inference if saved_ema else raw  # an EMA switched on at this resume starts from the weights
+                self.ema.load_state_dict({name: shadow[name] for name in self.ema.shadow if name in shadow})
             load_optimizer_tensors(self.optimizer, self.model, optimizer)
-            self.carry = ACTCarry.from_tensors({k.removeprefix(prefix): v.to(self.rt.device) for k, v in carry.items()
-                                                if k.startswith(prefix)})
+            if keep_carry:
+                self.carry = ACTCarry.from_tensors({k.removeprefix(prefix): v.to(self.rt.device) for k, v in carry.items()
+                                                    if k.startswith(prefix)})
             torch.set_rng_state(rng[prefix + "torch_cpu"])
             if prefix + "torch_cuda" in rng and self.rt.device.type == "cuda":
                 torch.cuda.set_rng_state(rng[prefix + "torch_cuda"], self.rt.device)
-            self.sampler.load_state_dict(state["sampler"])
+            if keep_sampler:
+                self.sampler.load_state_dict(state["sampler"])
         # Each file was readable, but its contents are not this run's (a file from elsewhere, an edited state.json).
         except (KeyError, ValueError, TypeError, RuntimeError, IndexError, OverflowError) as e:
             lines = str(e).strip().splitlines()
@@ -410,7 +485,7 @@ class Trainer:
                     if is_eval or due:
                         self.save()
                         saved_at = self.step
-                self.interrupted = stop_request.requested
+                self.interrupted, self.stop_signal = stop_request.requested, stop_request.signal
             if self.step > first_step and saved_at != self.step:
                 self.save()  # a stop at max_steps or on Ctrl-C leaves a resumable checkpoint
         finally:
@@ -418,7 +493,8 @@ class Trainer:
             if self.writer is not None:
                 self.writer.flush()
         return {"step": self.step, "total_steps": self.total_steps, "eval": self.last_eval, "run_dir": str(self.run_dir),
-                "seconds": time.perf_counter() - started, "interrupted": self.interrupted}
+                "seconds": time.perf_counter() - started, "interrupted": self.interrupted,
+                "signal": self.stop_signal}
 
     def _postfix(self, values: dict[str, float]) -> dict[str, str]:
         post = {"loss": f"{values['loss']:.3f}", "acc": f"{values.get('accuracy', 0):.3f}", "exact": f"{values.get('exact_accuracy', 0):.3f}"}
@@ -427,9 +503,13 @@ class Trainer:
         return post
 
     def close(self) -> None:
+        """Flush the logs, give the run folder up (its lock) and the process group; safe to call twice."""
         if self.writer is not None:
             self.writer.close()
+            self.writer = None
         if self._kept_memory:
             keep_freed_memory(False)
             self._kept_memory = False
+        if self._lock is not None:
+            self._lock.release()
         self.rt.close()
