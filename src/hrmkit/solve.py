@@ -17,7 +17,7 @@ import torch
 
 from hrmkit.checkpoint import from_pretrained
 from hrmkit.data.format import DatasetMetadata
-from hrmkit.errors import HrmError, check_at_least
+from hrmkit.errors import HrmError, check_at_least, read_text_file
 from hrmkit.models import ACTModel
 from hrmkit.tasks import TaskSolver, get_task
 
@@ -199,5 +199,5 @@ def solve_task_file(checkpoint_path: str | os.PathLike, model: ACTModel, meta: D
     path = Path(puzzle)
     if path.suffix.lower() == ".json" and not path.is_file():
         raise HrmError(f"{puzzle}: no such file")
-    text, name = (path.read_text(), path.stem) if path.is_file() else (puzzle, puzzle)
+    text, name = (read_text_file(path), path.stem) if path.is_file() else (puzzle, puzzle)
     return solver.solve_text(model, meta, text, name=name, dataset=data, index=index, variants=variants, steps=steps)
