@@ -349,6 +349,36 @@ def test_bad_values_are_refused_in_one_line_before_any_work(argv, message, tmp_p
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_huge_eval_batch_is_cut_to_the_split(run4, data4, capsys):
+    """--batch-size 1000000000 on 6 examples ran out of memory padding the batch; the batch never needs more rows than the split."""
+    assert main(["eval", str(run4), str(data4), "--quiet", "--batch-size", "1000000000", "--out", str(data4.parent / "r.json")]) == 0
+    assert "examples 6" in capsys.readouterr().out
+
+
+def test_show_of_a_file_says_it_is_a_file(tmp_path, capsys):
+    (tmp_path / "f.npy").write_bytes(b"x")
+    assert main(["data", "show", str(tmp_path / "f.npy")]) == 2
+    one_line_error(capsys, f"error: {tmp_path / 'f.npy'}: a file, not a dataset folder")
+
+
+def test_a_task_whose_build_has_an_empty_split_writes_nothing(tmp_path, monkeypatch):
+    from hrmkit.data.splits import assemble
+    from hrmkit.tasks import get_task
+
+    task = get_task("sudoku")
+    real_build = type(task).build
+
+    def no_test(self, cfg, *, workers, progress):
+        data = real_build(self, cfg, workers=workers, progress=progress)
+        data.splits["test"] = assemble([], cfg.size * cfg.size)
+        return data
+
+    monkeypatch.setattr(type(task), "build", no_test)
+    with pytest.raises(HrmError, match="^the test split would have no examples; nothing was written"):
+        B.build(B.make_config("sudoku-4x4", train=4, test=2), tmp_path / "ds", workers=1, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_library_build_configs_refuse_negative_seeds():
     for name in ("sudoku", "maze", "sudoku-4x4", "maze-hard-1k", "arc-tiny"):
         with pytest.raises(DatasetError, match="seed: Input should be greater than or equal to 0"):
