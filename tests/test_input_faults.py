@@ -603,6 +603,29 @@ def test_ctrl_c_during_a_parallel_build_exits_130_without_a_worker_traceback(tmp
     assert not out.exists() and leftovers(tmp_path) == []
 
 
+def test_ctrl_c_while_a_streamed_build_writes_leaves_no_temporary_folder(tmp_path):
+    """ARC streams its rows into a temporary folder: Ctrl-C there removes it, and the exit says so."""
+    out = tmp_path / "arc"
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "hrmkit.cli", "data", "build", "arc-1", "--num-aug", "20", "--workers", "2",
+                             "--quiet", "--out", str(out)], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(".arc.tmp-*")):  # pass 2 has begun writing
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read().decode(errors="replace")
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    err = err.decode(errors="replace")
+    assert proc.returncode == 130 and err == "interrupted\n", err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_worker_pool_workers_ignore_sigint():
     from hrmkit.data.splits import worker_pool
 
