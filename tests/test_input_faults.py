@@ -341,6 +341,8 @@ def test_any_os_error_reaching_the_cli_is_one_line(error, line, monkeypatch, cap
     (["eval", "", "data/x"], "CHECKPOINT: empty; give a value"),
     (["data", "build", "sudoku-4x4", "--num-aug", "1000000000"], "this build would write up to 32.0 TB (1,000,000,001,200 examples of 16"),
     (["data", "build", "maze", "--train", "1000000000000"], "ask for fewer examples (--train, --test, --num-aug)"),
+    (["data", "build", "sudoku", "--workers", "1000000"], f"--workers must be at most {4 * (os.cpu_count() or 1)} (4 per core"),
+    (["data", "build", "sudoku-4x4", "--min-clues", "16"], "min_clues: must be below the 16 cells of a 4x4 grid (got 16)"),
 ])
 def test_bad_values_are_refused_in_one_line_before_any_work(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
@@ -409,6 +411,8 @@ def rows() -> list[str]:
 def test_sudoku_csv_faults_name_the_file_and_line(rows, tmp_path, capsys):
     folder = tmp_path / "csv"
     write_csv(folder, "test", rows[:2])
+    write_csv(tmp_path / "nine", "test", rows[:2])
+    write_csv(tmp_path / "nine", "train", rows[2:])
     base = ["data", "build", "sudoku", "--csv-dir", str(folder), "--out", str(tmp_path / "ds"), "--quiet"]
 
     write_csv(folder, "train", [])
@@ -430,6 +434,8 @@ def test_sudoku_csv_faults_name_the_file_and_line(rows, tmp_path, capsys):
     write_csv(folder, "test", [])
     assert main(base) == 2
     one_line_error(capsys, "error: test.csv has no rows")
+    assert main(["data", "build", "sudoku-4x4", "--csv-dir", str(tmp_path / "nine"), "--out", str(tmp_path / "ds"), "--quiet"]) == 2
+    one_line_error(capsys, f"{tmp_path / 'nine' / 'test.csv'}:2: a 9x9 Sudoku in a 4x4 build (give --size 9)")
     assert not (tmp_path / "ds").exists() and leftovers(tmp_path) == []
 
 

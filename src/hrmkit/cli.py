@@ -338,6 +338,7 @@ _MINIMUM = {"train": 1, "test": 1, "num_aug": 0, "size": 1, "workers": 1, "tasks
 
 
 MAX_EVAL_STEPS = 4096  # segments; the papers' models train with at most 16
+WORKERS_PER_CORE = 4
 
 
 def parse_steps(text: str) -> list[int]:
@@ -370,6 +371,9 @@ def check_ranges(args: argparse.Namespace) -> None:
     steps = getattr(args, "steps", None)
     if isinstance(steps, int) and steps > MAX_EVAL_STEPS:  # solve's single --steps
         raise HrmError(f"--steps must be at most {MAX_EVAL_STEPS}, got {steps}")
+    workers, most = getattr(args, "workers", None), WORKERS_PER_CORE * (os.cpu_count() or 1)
+    if isinstance(workers, int) and workers > most:  # each is a forked process: 10^6 of them would bring the machine down
+        raise HrmError(f"--workers must be at most {most} ({WORKERS_PER_CORE} per core of this machine), got {workers}")
 
 
 def take_extras(args: argparse.Namespace, extras: list[str]) -> None:

@@ -31,6 +31,14 @@ class SudokuBuild(BuildConfig):
     csv_dir: str | None = Field(None, description="import train.csv/test.csv (source,question,answer,rating)")
     min_rating: int | None = Field(None, description="CSV import: keep rows with rating >= this")
 
+    @field_validator("min_clues")
+    @classmethod
+    def _clues_fit_size(cls, min_clues: int, info: Any) -> int:
+        cells = info.data.get("size", 9) ** 2
+        if min_clues >= cells:  # no clue would be removed: every "puzzle" would be its own solution
+            raise ValueError(f"must be below the {cells} cells of a {info.data.get('size', 9)}x{info.data.get('size', 9)} grid")
+        return min_clues
+
     @field_validator("difficulty")
     @classmethod
     def _difficulty_fits_size(cls, difficulty: str, info: Any) -> str:
@@ -103,6 +111,9 @@ def _import_csv(cfg: SudokuBuild, split: str, limit: int, rng: np.random.Generat
             puzzle, answer = sudoku_lib.parse(row["question"] or ""), sudoku_lib.parse(row["answer"] or "")
         except sudoku_lib.SudokuError as e:
             raise DatasetError(f"{path}:{line}: {e}") from None
+        if puzzle.shape[0] != cfg.size:
+            raise DatasetError(f"{path}:{line}: a {puzzle.shape[0]}x{puzzle.shape[0]} Sudoku in a {cfg.size}x{cfg.size} build "
+                               f"(give --size {puzzle.shape[0]})")
         if not sudoku_lib.is_solution_of(answer, puzzle):
             raise DatasetError(f"{path}:{line}: the answer does not solve the question")
         out.append((puzzle, answer, rating))
