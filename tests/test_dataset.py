@@ -166,7 +166,7 @@ def test_sudoku_csv_import(tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "train.csv").write_text("source,question,answer,rating\nx," + "1" * 80 + "," + "1" * 81 + ",0\n")
-    (broken / "test.csv").write_text("source,question,answer,rating\n")
+    (broken / "test.csv").write_text("source,question,answer,rating\n" + rows["test"][0] + "\n")
     with pytest.raises(DatasetError, match=r"train.csv:2: expected 81 cells \(or 16 or 36\), got 80"):
         B.build(B.make_config("sudoku", csv_dir=str(broken)), tmp_path / "o2", workers=1, progress=False)
 

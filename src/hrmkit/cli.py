@@ -7,10 +7,27 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from pydantic import ValidationError
 
 from hrmkit.errors import HrmError, first_validation_error
+
+
+class UsageError(HrmError):
+    """A command line argparse cannot read (unknown option, missing argument, a word where a number goes)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's one-line errors: the message and where to read more, not a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _os_line(e: OSError) -> str:
+    reason = e.strerror or str(e) or type(e).__name__
+    return f"{reason}: {os.fsdecode(e.filename)}" if e.filename is not None else reason
 
 
 def _pydantic_line(e: ValidationError) -> str:
@@ -119,33 +136,73 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> None:
-    from hrmkit.evaluate import evaluate_checkpoint, format_report
+    from hrmkit.evaluate import ReportNotWritten, evaluate_checkpoint, format_report
 
-    report = evaluate_checkpoint(args.checkpoint, args.dataset, split=args.split, steps=args.steps, max_examples=args.max_examples,
-                                 batch_size=args.batch_size, device_name=args.device, out=args.out, progress=not args.quiet)
+    try:
+        report = evaluate_checkpoint(args.checkpoint, args.dataset, split=args.split, steps=args.steps, max_examples=args.max_examples,
+                                     batch_size=args.batch_size, device_name=args.device, out=args.out, progress=not args.quiet)
+    except ReportNotWritten as e:  # a finished evaluation is shown even when its report cannot be saved
+        print(format_report(e.report))
+        raise HrmError(f"{e} (the results are above; give --out FILE to save the report elsewhere)") from None
     print(format_report(report))
     print(f"report: {report['report_path']}")
 
 
+# `hrm solve` options that belong to one kind of model: refused, not ignored, on the other.
+_WHOLE_TASK_ONLY = {"all": "--all", "variants": "--variants"}
+_GRID_ONLY = {"split": "--split", "final_only": "--final-only"}
+
+
+def _given(args: argparse.Namespace, flags: dict[str, str]) -> list[str]:
+    return [flag for name, flag in flags.items() if getattr(args, name) not in (None, False)]
+
+
+def check_solve_options(args: argparse.Namespace, task: str, whole_task: bool) -> None:
+    """Refuse options that do nothing for this model, saying which apply."""
+    if whole_task:
+        given = _given(args, _GRID_ONLY)
+        if given:
+            raise HrmError(f"{', '.join(given)}: not for a {task} model, which solves whole task files "
+                           "(its options: --dataset, --index, --all, --variants, --steps, --trace-out)")
+        if args.all and args.index is not None:
+            raise HrmError("--all answers every test input and --index picks one: give one of them")
+        return
+    given = _given(args, _WHOLE_TASK_ONLY)
+    if given:
+        raise HrmError(f"{', '.join(given)}: only for whole-task models (ARC); this is a {task} model "
+                       "(its options: --dataset, --split, --index, --steps, --final-only, --trace-out)")
+    if args.dataset is not None and args.puzzle is not None:
+        raise HrmError("give a PUZZLE or --dataset DIR --index N, not both")
+    if args.dataset is None and (args.index is not None or args.split is not None):
+        raise HrmError(f"{', '.join(_given(args, {'split': '--split', 'index': '--index'}))}: pick an example of --dataset DIR; give it too")
+
+
 def _cmd_solve(args: argparse.Namespace) -> None:
-    from hrmkit.solve import format_trace, from_pretrained, puzzle_from_dataset, solve, solve_task_file
+    from hrmkit import checkpoint
+    from hrmkit.errors import read_text_file
     from hrmkit.tasks import get_task
 
+    _, model_meta = checkpoint.read_config(args.checkpoint)  # which options apply, before the model is loaded
+    solver = get_task(model_meta.task).task_solver()
+    check_solve_options(args, model_meta.task, solver is not None)
+
+    from hrmkit.solve import format_trace, from_pretrained, puzzle_from_dataset, solve, solve_task_file
+
     model, meta = from_pretrained(args.checkpoint)
-    solver = get_task(meta.task).task_solver()
     if solver is not None:  # a whole task file (ARC): demonstrations shown, test inputs answered by voting
         if args.trace_out:
             solver.check_picture(Path(args.trace_out))
         result = solve_task_file(args.checkpoint, model, meta, solver, args.puzzle, dataset=args.dataset,
-                                 index=None if args.all else args.index, variants=args.variants, steps=args.steps)
+                                 index=None if args.all else args.index or 0, variants=8 if args.variants is None else args.variants,
+                                 steps=args.steps)
         print(solver.format(result))
         if args.trace_out:
             print(f"picture: {solver.draw(result, Path(args.trace_out))}")
         return
     if args.dataset is not None:
-        puzzle = puzzle_from_dataset(args.dataset, args.split, args.index, meta)
+        puzzle = puzzle_from_dataset(args.dataset, args.split or "test", args.index or 0, meta)
     elif args.puzzle is not None:
-        puzzle = Path(args.puzzle).read_text() if Path(args.puzzle).is_file() else args.puzzle.replace("\\n", "\n")
+        puzzle = read_text_file(args.puzzle) if Path(args.puzzle).is_file() else args.puzzle.replace("\\n", "\n")
     else:
         raise HrmError("give a PUZZLE (text or a file) or --dataset DIR --index N")
     if args.trace_out:
@@ -182,7 +239,7 @@ def _cmd_plot(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hrm", description="Latent recursive reasoning models: data, training, evaluation.")
+    parser = _Parser(prog="hrm", description="Latent recursive reasoning models: data, training, evaluation.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="build, show and check datasets")
@@ -217,15 +274,15 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--workers", type=int, help="processes (default: all cores)")
     b.add_argument("--force", action="store_true", help="replace an existing output folder")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
-    b.set_defaults(func=_cmd_data_build)
+    b.set_defaults(func=_cmd_data_build, rest="settings", parser=b)
     s = dsub.add_parser("show", help="print metadata and examples as grids")
     s.add_argument("dir")
     s.add_argument("--split", default="test")
     s.add_argument("-n", type=int, default=2, help="examples to show")
-    s.set_defaults(func=_cmd_data_show)
+    s.set_defaults(func=_cmd_data_show, parser=s)
     c = dsub.add_parser("check", help="re-validate every example and the train/test separation")
     c.add_argument("dir")
-    c.set_defaults(func=_cmd_data_check)
+    c.set_defaults(func=_cmd_data_check, parser=c)
 
     t = sub.add_parser("train", help="train a model (DDP when launched by torchrun)")
     t.add_argument("config", nargs="?", help="a preset (demo, sudoku-extreme-1k, maze-hard-1k, cpu-*) or a .yaml file")
@@ -236,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--accept-changes", action="store_true", help="with --resume: train on although RUN_DIR/config.json or the "
                                                                   "dataset differ from the checkpoint's (recorded in RUN_DIR/changes.jsonl)")
     t.add_argument("--quiet", action="store_true")
-    t.set_defaults(func=_cmd_train)
+    t.set_defaults(func=_cmd_train, rest="overrides", late=("config",), parser=t)
 
     e = sub.add_parser("eval", help="evaluate a checkpoint on a dataset split")
     e.add_argument("checkpoint", help="a checkpoint folder or a run folder")
@@ -249,23 +306,23 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto")
     e.add_argument("--out", help="JSON report path (default: inside the checkpoint folder)")
     e.add_argument("--quiet", action="store_true")
-    e.set_defaults(func=_cmd_eval)
+    e.set_defaults(func=_cmd_eval, parser=e)
 
     v = sub.add_parser("solve", help="solve one puzzle and show the reasoning trace")
     v.add_argument("checkpoint")
     v.add_argument("puzzle", nargs="?", help="puzzle text (e.g. an 81-char Sudoku) or a file holding it; "
                                              "ARC: a task .json file or the id of a held-out task")
     v.add_argument("--dataset", help="take the puzzle from this dataset ... (ARC: the dataset to look the task up in; default the model's)")
-    v.add_argument("--split", default="test")
-    v.add_argument("--index", type=int, default=0, help="... at this example index (ARC: the test input, default 0)")
+    v.add_argument("--split", help="... from this split (default test)")
+    v.add_argument("--index", type=int, help="... at this example index (default 0; ARC: the test input, default 0)")
     v.add_argument("--all", action="store_true", help="ARC: answer every test input of the task")
-    v.add_argument("--variants", type=int, default=8, help="ARC: vote over at most this many trained variants, the original first "
+    v.add_argument("--variants", type=int, help="ARC: vote over at most this many trained variants, the original first "
                                                             "(0 = all; default 8)")
     v.add_argument("--steps", type=int)
     v.add_argument("--final-only", action="store_true", help="show only the final segment")
     v.add_argument("--trace-out", metavar="FILE", help="also draw the grid after each segment to FILE.png (panels) or FILE.gif (frames); "
                                                         "ARC: the task's grids in ARC's colours to FILE.png")
-    v.set_defaults(func=_cmd_solve)
+    v.set_defaults(func=_cmd_solve, late=("puzzle",), parser=v)
 
     sv = sub.add_parser("serve", help="a local web page: give the model a puzzle and watch each ACT segment")
     sv.add_argument("checkpoint", help="a checkpoint folder or a run folder")
@@ -274,29 +331,31 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--dataset", help="offer held-out examples from this dataset (default: the model's own, when found)")
     sv.add_argument("--examples", type=int, default=8, help="held-out examples to offer (default 8)")
     sv.add_argument("--max-steps", type=int, help="most segments one request may ask for (default max(64, 8 x halt_max_steps))")
-    sv.set_defaults(func=_cmd_serve)
+    sv.set_defaults(func=_cmd_serve, parser=sv)
 
     d = sub.add_parser("demo", help="build a small dataset, train a small model on CPU, evaluate, solve a held-out puzzle")
     d.add_argument("--out", default="runs/demo")
     d.add_argument("--max-steps", type=int, help="stop training early (for a quick look)")
     d.add_argument("--seed", type=int, default=0, help="seeds the weights, the batches and the puzzle solved at the end (default 0)")
     d.add_argument("--quiet", action="store_true")
-    d.set_defaults(func=_cmd_demo)
+    d.set_defaults(func=_cmd_demo, parser=d)
 
     pl = sub.add_parser("plot", help="plot a run's training curves to PNG")
     pl.add_argument("run_dir")
     pl.add_argument("--out")
-    pl.set_defaults(func=_cmd_plot)
+    pl.set_defaults(func=_cmd_plot, parser=pl)
     return parser
 
 
 # Numeric options and their smallest sensible value, checked before any work (and before torch is imported).
 _MINIMUM = {"train": 1, "test": 1, "num_aug": 0, "size": 1, "workers": 1, "tasks": 1, "canvas": 2, "min_clues": 0, "min_path": 0,
-            "max_steps": 1, "steps": 1, "max_examples": 1, "batch_size": 1, "n": 0, "index": 0, "port": 0, "examples": 0, "variants": 0}
+            "max_steps": 1, "steps": 1, "max_examples": 1, "batch_size": 1, "n": 0, "index": 0, "port": 0, "examples": 0, "variants": 0,
+            "seed": 0}
 _MAXIMUM = {"port": 65535}  # past it the OS wraps the number (70000 -> 4464) and listens elsewhere than asked
 
 
 MAX_EVAL_STEPS = 4096  # segments; the papers' models train with at most 16
+WORKERS_PER_CORE = 4
 
 
 def parse_steps(text: str) -> list[int]:
@@ -333,13 +392,49 @@ def check_ranges(args: argparse.Namespace) -> None:
     steps = getattr(args, "steps", None)
     if isinstance(steps, int) and steps > MAX_EVAL_STEPS:  # solve's single --steps
         raise HrmError(f"--steps must be at most {MAX_EVAL_STEPS}, got {steps}")
+    workers, most = getattr(args, "workers", None), WORKERS_PER_CORE * (os.cpu_count() or 1)
+    if isinstance(workers, int) and workers > most:  # each is a forked process: 10^6 of them would bring the machine down
+        raise HrmError(f"--workers must be at most {most} ({WORKERS_PER_CORE} per core of this machine), got {workers}")
+
+
+def take_extras(args: argparse.Namespace, extras: list[str]) -> None:
+    """Words argparse left over, placed as the user meant them: an optional positional argparse passed by once an
+    option came first (`hrm solve RUN --steps 4 PUZZLE`), and key=value settings anywhere on the line
+    (`hrm train demo --max-steps 2 lr=3e-4`). Anything else is refused."""
+    late, rest = getattr(args, "late", ()), getattr(args, "rest", None)
+    bad = []
+    for word in extras:
+        empty = [name for name in late if getattr(args, name) is None]
+        if word.startswith("-") and word != "-":
+            bad.append(word)
+        elif rest is not None and "=" in word and not word.startswith("="):
+            getattr(args, rest).append(word)
+        elif empty:
+            setattr(args, empty[0], word)
+        else:
+            bad.append(word)
+    if bad:
+        raise UsageError(f"unrecognized arguments: {' '.join(bad)} (see {args.parser.prog} --help)")
+
+
+def check_not_empty(args: argparse.Namespace) -> None:
+    """An empty string is never a path, a name or a puzzle: `--out ""` must not quietly mean the default, nor "" the
+    current folder."""
+    for action in args.parser._actions:
+        value = getattr(args, action.dest, None)
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str) and not v.strip() for v in values):
+            name = max(action.option_strings, key=len) if action.option_strings else (action.metavar or action.dest).upper()
+            raise HrmError(f"{name}: empty; give a value")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args, extras = parser.parse_known_args(argv)
+        take_extras(args, extras)
         check_ranges(args)
+        check_not_empty(args)
         return args.func(args) or 0  # a command returns None, or an exit code other than 0 that is not an error
     except HrmError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -350,8 +445,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as e:
-        print(f"error: {e.strerror}: {e.filename}", file=sys.stderr)
+    except OSError as e:  # any errno: a full disk, a read-only folder, a file where a folder should be, ...
+        print(f"error: {_os_line(e)}", file=sys.stderr)
         return 2
     return 0
 

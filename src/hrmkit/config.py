@@ -40,7 +40,7 @@ class TrainConfig(BaseModel):
     puzzle_emb_weight_decay: float = Field(0.1, ge=0)
     ema: bool = Field(False, description="keep an exponential moving average of the weights; evaluate and solve with it (TRM)")
     ema_rate: float = Field(0.999, ge=0, lt=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**63, description="seeds weights and batches (torch takes 0..2^64-1; each rank adds its rank)")
     run_dir: str | None = Field(None, description="default runs/<data name>-<arch>-<time>")
     checkpoint_every: int | None = Field(None, ge=1, description="also checkpoint every this many steps")
     log_every: int = Field(10, gt=0)

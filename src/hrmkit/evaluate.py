@@ -18,7 +18,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from hrmkit import jsonio
-from hrmkit.atomic import atomic_write_text
+from hrmkit.atomic import WriteError, atomic_write_text, check_writable
 from hrmkit.data.format import DatasetMetadata, SplitArrays
 from hrmkit.data.loader import eval_batches
 from hrmkit.errors import HrmError, check_at_least
@@ -71,6 +71,7 @@ def evaluate(model: ACTModel, split: SplitArrays, meta: DatasetMetadata, batch_s
     rows = torch.zeros((), dtype=dtype, device=device)
     preds, q_halts = [], []
     total = split.num_examples if max_examples is None else min(max_examples, split.num_examples)
+    batch_size = min(batch_size, -(-max(total, 1) // world_size) * world_size)  # no rows of padding beyond the split
     try:
         batches = eval_batches(split, batch_size, rank, world_size, meta.pad_id, meta.ignore_label_id, max_examples)
         bar = tqdm(batches, total=-(-total // batch_size), desc="eval", unit="batch", disable=not progress, leave=False)
@@ -148,6 +149,8 @@ def evaluate_checkpoint(checkpoint_path: str | os.PathLike, dataset_path: str | 
         raise HrmError("steps: give at least one number of ACT segments")
     for name, value in [("steps", s) for s in step_list] + [("batch_size", batch_size), ("max_examples", max_examples)]:
         check_at_least(name, value, 1)  # before loading anything
+    if out is not None:  # a path the user gave that cannot be written is refused before the evaluation, not after it
+        check_writable(out, file=True)
     device = select_device(device_name)
     ckpt = checkpoint.resolve(checkpoint_path)
     model, meta = checkpoint.from_pretrained(ckpt, device)
@@ -164,18 +167,37 @@ def evaluate_checkpoint(checkpoint_path: str | os.PathLike, dataset_path: str | 
     if result.evaluator is not None:
         report.update(result.evaluator.report())
         report["summary"] = result.evaluator.summary()
-        report.update(result.evaluator.write_outputs(report_path))
+    if curve:
+        report["trained_steps"] = trained_steps
+        report["exact_by_steps"] = {str(s): result.exact_by_step[s - 1] for s in curve}
+    try:
+        _write_report(report, report_path, result.evaluator, curve, f"{meta.task} {'x'.join(map(str, meta.grid_shape))}, "
+                                                                     f"{int(result.metrics['count'])} {split} examples")
+    except WriteError as e:
+        raise ReportNotWritten(e, report) from None
+    return report
+
+
+class ReportNotWritten(WriteError):
+    """The evaluation finished but its report (or a file beside it) could not be written; ``report`` holds the results."""
+
+    def __init__(self, error: WriteError, report: dict[str, Any]):
+        super().__init__(error.path, error.reason)
+        self.report = report
+
+
+def _write_report(report: dict[str, Any], report_path: Path, evaluator: StreamEvaluator | None, curve: list[int] | None,
+                  title: str) -> None:
+    """The files of a finished evaluation: the task's own (ARC: a submission), the steps curve, then the JSON report."""
+    if evaluator is not None:
+        report.update(evaluator.write_outputs(report_path))
     if curve:
         from hrmkit.viz import plot_steps_curve
 
-        report["trained_steps"] = trained_steps
-        report["exact_by_steps"] = {str(s): result.exact_by_step[s - 1] for s in curve}
-        title = f"{meta.task} {'x'.join(map(str, meta.grid_shape))}, {int(result.metrics['count'])} {split} examples"
-        report["plot_path"] = str(plot_steps_curve(curve, [result.exact_by_step[s - 1] for s in curve], trained_steps,
+        report["plot_path"] = str(plot_steps_curve(curve, [report["exact_by_steps"][str(s)] for s in curve], report["trained_steps"],
                                                    report_path.with_suffix(".png"), title))
     atomic_write_text(report_path, json.dumps(report, indent=2))
     report["report_path"] = str(report_path)
-    return report
 
 
 def check_compatible(model_meta: DatasetMetadata, data_meta: DatasetMetadata, where: str) -> None:
@@ -194,8 +216,9 @@ def format_report(report: dict[str, Any]) -> str:
             f"exact accuracy after each segment: {curve}")
     if "exact_by_steps" in report:
         points = "  ".join(f"{s}:{v:.3f}" for s, v in report["exact_by_steps"].items())
-        text += (f"\nexact accuracy against ACT steps (trained with {report['trained_steps']}): {points}\n"
-                 f"curve: {report['plot_path']}")
+        text += f"\nexact accuracy against ACT steps (trained with {report['trained_steps']}): {points}"
+        if "plot_path" in report:
+            text += f"\ncurve: {report['plot_path']}"
     for line in report.get("summary", []):
         text += f"\n{line}"
     if "submission_path" in report:

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 
-from hrmkit.atomic import atomic_file
+from hrmkit.atomic import atomic_file, check_writable
 from hrmkit.data.format import DatasetMetadata
 from hrmkit.errors import HrmError
 from hrmkit.solve import SolveTrace
@@ -115,6 +115,7 @@ def check_trace_path(out: str | os.PathLike) -> Path:
         raise HrmError(f"--trace-out {out}: give a .png or .gif file name")
     if not out.parent.is_dir():
         raise HrmError(f"--trace-out {out}: folder {out.parent} does not exist")
+    check_writable(out, file=True)  # a read-only folder is found before the model runs, not after
     return out
 
 

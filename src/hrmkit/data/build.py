@@ -10,9 +10,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from hrmkit.data.format import Dataset, DatasetError, load_dataset
+from hrmkit.atomic import check_writable
+from hrmkit.data.format import Dataset, DatasetError, check_replaceable, load_dataset
+from hrmkit.data.splits import check_room
 from hrmkit.errors import first_validation_error
-from hrmkit.tasks import BuildConfig, all_presets, get_task, task_names
+from hrmkit.tasks import BuildConfig, Task, all_presets, get_task, task_names
 
 
 def dataset_names() -> list[str]:
@@ -50,10 +52,14 @@ def make_config(name: str, **overrides: Any) -> BuildConfig:
 
 def build(cfg: BuildConfig, out: str | os.PathLike, workers: int | None = None, overwrite: bool = False,
           progress: bool = True) -> Dataset:
-    """Build a dataset for ``cfg`` and write it to ``out`` (atomically)."""
-    if Path(out).exists() and not overwrite:
-        raise DatasetError(f"{out} already exists (pass --force to replace it)")
+    """Build a dataset for ``cfg`` and write it to ``out`` (atomically). Whether ``out`` may be replaced, and whether
+    its folder takes a new entry at all, is checked first: a build can take hours."""
+    check_replaceable(out, overwrite)
+    check_writable(out)
     task = get_task(cfg.task)
+    plan = task.planned_examples(cfg)
+    if plan is not None:
+        check_room(out, *plan, in_memory=type(task).write is Task.write)
     return task.write(cfg, out, workers=workers or max(os.cpu_count() or 1, 1), progress=progress, overwrite=overwrite,
                       started=time.perf_counter())
 

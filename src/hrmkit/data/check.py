@@ -1,7 +1,8 @@
 """Re-validate a whole dataset: every label obeys the task's rules for its input, and no test input
 appears in train (anywhere, or under the same puzzle identifier: the task's ``leak_scope``). A dataset of
-a task that is not registered is an error, not a pass. Both passes read the splits in chunks, keeping
-only 16-byte digests of the test inputs, so a multi-gigabyte split is checked in little memory."""
+a task that is not registered, or whose train or test split is missing or empty, is an error, not a pass.
+Both passes read the splits in chunks, keeping only 16-byte digests of the test inputs, so a
+multi-gigabyte split is checked in little memory."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import numpy as np
 
 from hrmkit.data.format import Dataset, SplitArrays
 from hrmkit.tasks import get_task
+
+REQUIRED_SPLITS = ("train", "test")  # what `hrm train` and `hrm eval` read
 
 
 @dataclass
@@ -39,8 +42,11 @@ def check_dataset(ds: Dataset, chunk: int = 65536) -> CheckReport:
     meta = ds.metadata
     task = get_task(meta.task)
     report = CheckReport()
+    report.problems += [f"no {name} split" for name in REQUIRED_SPLITS if name not in ds.splits]
     for name, arrays in ds.splits.items():
         report.examples[name] = arrays.num_examples
+        if arrays.num_examples == 0:  # trains or tests nothing: a build from a header-only CSV, or an edited dataset
+            report.problems.append(f"{name}: no examples")
         bad_rows: list[int] = []
         for start in range(0, arrays.num_examples, chunk):
             faults = task.label_faults(np.asarray(arrays.inputs[start:start + chunk]), np.asarray(arrays.labels[start:start + chunk]), meta)

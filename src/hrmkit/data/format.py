@@ -192,6 +192,23 @@ def new_metadata(task: str, tokens: list[str], grid_shape: tuple[int, int], num_
                            grid_shape=(h, w), tokens=tokens, splits={}, build=build)
 
 
+def check_replaceable(out: str | os.PathLike, overwrite: bool) -> None:
+    """May a dataset be written to ``out``? A missing path or an empty folder, yes; a dataset folder only with
+    ``overwrite``; anything else (a file, a folder of other things) never: --force must not delete what it did not make."""
+    out = Path(out)
+    if not out.exists() and not out.is_symlink():
+        return
+    if out.is_dir() and not out.is_symlink() and not any(out.iterdir()):
+        return
+    if not out.is_dir():
+        raise DatasetError(f"{out} is a file, not a dataset folder; --force replaces only a dataset folder (choose another --out)")
+    if not (out / "metadata.json").is_file():
+        raise DatasetError(f"{out} is a folder but not a dataset (no metadata.json); --force replaces only a dataset folder "
+                           "(choose another --out)")
+    if not overwrite:
+        raise DatasetError(f"{out} already exists (pass --force to replace it)")
+
+
 def write_dataset(
     out: str | os.PathLike,
     meta: DatasetMetadata,
@@ -201,8 +218,7 @@ def write_dataset(
 ) -> Dataset:
     """Validate and write atomically: everything goes to a temporary sibling folder, then one rename."""
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise DatasetError(f"{out} already exists (pass --force to replace it)")
+    check_replaceable(out, overwrite)
     dtype = token_dtype(meta.vocab_size)
     splits = {
         name: SplitArrays(
@@ -365,8 +381,7 @@ def stream_dataset(out: str | os.PathLike, overwrite: bool = False) -> Iterator[
     succeeds (and has called :meth:`DatasetWriter.finish`); on any failure ``out`` is left as it was. ``writer.result``
     stays usable after the block: its token arrays are mapped files, and a rename does not move a mapping."""
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise DatasetError(f"{out} already exists (pass --force to replace it)")
+    check_replaceable(out, overwrite)
     with atomic_directory(out) as tmp:
         writer = DatasetWriter(tmp, out)
         try:
@@ -380,6 +395,8 @@ def stream_dataset(out: str | os.PathLike, overwrite: bool = False) -> Iterator[
 def read_metadata(path: str | os.PathLike) -> DatasetMetadata:
     path = Path(path)
     meta_file = path / "metadata.json"
+    if path.exists() and not path.is_dir():
+        raise DatasetError(f"{path}: a file, not a dataset folder")
     if not path.is_dir():
         raise DatasetError(f"{path}: no such dataset folder")
     if not meta_file.exists():

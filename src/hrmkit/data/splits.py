@@ -11,6 +11,11 @@ from __future__ import annotations
 import csv
 import math
 import multiprocessing as mp
+import multiprocessing.pool
+import os
+import shutil
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,10 +24,30 @@ import numpy as np
 from tqdm import tqdm
 
 from hrmkit.data.format import DatasetError, SplitArrays
+from hrmkit.errors import decode_fault
 
 CHUNK = 8  # puzzles per work unit
 
 Generated = tuple[np.ndarray, np.ndarray, int]  # (puzzle grid, solution grid, a difficulty number)
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def worker_pool(workers: int) -> multiprocessing.pool.Pool:
+    """Forked worker processes that ignore Ctrl-C: the terminal sends SIGINT to the whole process group, and only the
+    parent should act on it (stop, remove its temporary folder, say "interrupted"), not print a traceback per worker.
+    SIGINT is ignored while forking, so a worker never runs with Python's handler; the initializer covers a
+    replacement worker, forked later."""
+    context = mp.get_context("fork")
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        return context.Pool(workers, initializer=_ignore_sigint)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return context.Pool(workers, initializer=_ignore_sigint)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def generate_unique(worker: Callable[[Any], list[Generated]], cfg: Any, count: int, workers: int, desc: str,
@@ -33,7 +58,7 @@ def generate_unique(worker: Callable[[Any], list[Generated]], cfg: Any, count: i
     found: list[Generated] = []
     bar = tqdm(total=count, desc=desc, unit="puzzle", disable=not progress, leave=False)
     next_chunk = 0
-    pool = mp.get_context("fork").Pool(workers) if workers > 1 else None
+    pool = worker_pool(workers) if workers > 1 else None
     try:
         while len(found) < count:
             missing = count - len(found)
@@ -60,12 +85,63 @@ def generate_unique(worker: Callable[[Any], list[Generated]], cfg: Any, count: i
     return found
 
 
+# Peak memory of a build made in memory, per byte of its final token arrays: int16 groups, their int16 concatenation,
+# then the uint8 copy that is written.
+IN_MEMORY_FACTOR = 5
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system that tells
+        return None
+
+
+def check_room(out: str | os.PathLike, examples: int, seq_len: int, in_memory: bool) -> None:
+    """Refuse, before the work, a build whose token arrays (inputs and labels, a byte a token) cannot fit the free disk
+    at ``out`` or, when it is made in memory first, this machine's memory: a typo such as --num-aug 1000000000 must not
+    run for hours and then fill the disk."""
+    need = 2 * examples * seq_len
+    folder = Path(out).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    what = f"{examples:,} examples of {seq_len} tokens"
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise DatasetError(f"this build would write up to {_size(need)} ({what}) and {folder} has {_size(free)} free; "
+                           "ask for fewer examples (--train, --test, --num-aug)")
+    memory = _physical_memory()
+    if in_memory and memory is not None and need * IN_MEMORY_FACTOR > memory:
+        raise DatasetError(f"this build would need about {_size(need * IN_MEMORY_FACTOR)} of memory ({what}) and this machine has "
+                           f"{_size(memory)}; ask for fewer examples (--train, --test, --num-aug)")
+
+
+def csv_rows_at_most(cfg: Any, split: str, cells: int) -> int:
+    """How many rows of ``csv_dir/{split}.csv`` an import keeps at most: the asked number, or (0: the whole file) a bound from
+    the file's size, as every row holds a question and an answer of ``cells`` characters each."""
+    limit = getattr(cfg, split)
+    path = Path(cfg.csv_dir) / f"{split}.csv"
+    bound = path.stat().st_size // (2 * cells + 3) if path.is_file() else 0
+    return min(limit, bound) if limit else bound
+
+
 def train_and_test(cfg: Any, import_csv: Callable[[Any, str, int, np.random.Generator], list[Generated]],
                    worker: Callable[[Any], list[Generated]], workers: int, desc: str,
                    progress: bool) -> tuple[list[Generated], list[Generated], np.random.Generator]:
     """(train, test, rng): imported from ``cfg.csv_dir`` when set, else generated (test first, so a
     larger train set does not change the test set). ``rng`` goes on to drive augmentation."""
     rng = np.random.default_rng([cfg.seed, 10**6])
+    for name in ("train", "test"):
+        if not cfg.csv_dir and getattr(cfg, name) < 1:  # 0 means "the whole file" when importing only
+            raise DatasetError(f"{name} must be at least 1 when generating, got {getattr(cfg, name)} (0 means the whole file only with --csv-dir)")
     if cfg.csv_dir:
         test = import_csv(cfg, "test", cfg.test, rng)
         return import_csv(cfg, "train", cfg.train, rng), test, rng
@@ -87,14 +163,37 @@ def assemble(groups: list[tuple[np.ndarray, np.ndarray]], seq_len: int) -> Split
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
+    """The rows of an official CSV file (UTF-8, header source,question,answer,rating); a fault is one DatasetError naming the
+    file and line. A file with a header and no rows is an error: it would build an empty split."""
     if not path.exists():
         raise DatasetError(f"{path}: not found")
-    with path.open(newline="") as f:
+    if path.is_dir():
+        raise DatasetError(f"{path}: a folder, not a CSV file")
+    with path.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
-        need = {"question", "answer"}
-        if reader.fieldnames is None or not need <= set(reader.fieldnames):
-            raise DatasetError(f"{path}: expected columns source,question,answer,rating; found {reader.fieldnames}")
-        return list(reader)
+        try:
+            need = {"question", "answer"}
+            if reader.fieldnames is None or not need <= set(reader.fieldnames):
+                raise DatasetError(f"{path}: expected columns source,question,answer,rating; found {reader.fieldnames}")
+            rows = list(reader)
+        except UnicodeDecodeError:
+            raise DatasetError(f"{path}: not UTF-8 text at {_first_bad_line(path)}; save it as UTF-8") from None
+        except csv.Error as e:  # a NUL byte, a field over csv's size limit
+            raise DatasetError(f"{path}:{reader.line_num}: {e}") from None
+    if not rows:
+        raise DatasetError(f"{path.name} has no rows ({path}: only a header)")
+    return rows
+
+
+def _first_bad_line(path: Path) -> str:
+    """Where a file stops being UTF-8 (read again line by line: only on the error path)."""
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                return decode_fault(raw, e, first_line=number)
+    return "the end (an incomplete character)"
 
 
 def subsample(items: list, limit: int, rng: np.random.Generator) -> list:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing as mp
 import os
 from collections.abc import Callable, Iterator
 from importlib.metadata import version
@@ -40,10 +39,11 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 from tqdm import tqdm
 
-from hrmkit.data.format import Dataset, DatasetError, DatasetMetadata, SplitArrays, new_metadata, stream_dataset
+from hrmkit.data.format import Dataset, DatasetMetadata, SplitArrays, check_replaceable, new_metadata, stream_dataset
+from hrmkit.data.splits import check_room, worker_pool
 from hrmkit.puzzles import arc
 from hrmkit.tasks import register_task
-from hrmkit.tasks.base import BuildConfig, StreamEvaluator, Task, TaskSolver, data_card
+from hrmkit.tasks.base import BuildConfig, StreamEvaluator, Task, TaskSolver, check_not_empty, data_card
 
 PROTOCOLS = {
     "paper": "every task's demonstration pairs train (the held-out tasks' included) and the other tasks' test pairs too; "
@@ -65,7 +65,7 @@ class ArcBuild(BuildConfig):
     num_aug: int = Field(1000, ge=0, description="augmented variants per task besides the original (fewer when a task is symmetric)")
     tasks: int | None = Field(None, ge=1, description=f"build on N tasks per subset only: {TASKS_RULE}")
     canvas: int = Field(arc.CANVAS, ge=2, le=arc.CANVAS, description="side of the token canvas; tasks with a larger grid are left out")
-    seed: int = 42  # the reference builder's
+    seed: int = Field(42, ge=0)  # the reference builder's
     # ARC has no generated train/test counts: the subsets decide the splits (use tasks=N for a smaller build).
     train: None = Field(None, exclude=True)
     test: None = Field(None, exclude=True)
@@ -244,7 +244,7 @@ def _encode_job(args: EncodeJob) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
 def _in_order(fn: Callable[[Any], Any], jobs: list[Any], workers: int, desc: str, progress: bool) -> Iterator[Any]:
     """fn over jobs, results in job order (deterministic whatever the number of processes), with a progress bar."""
     bar = tqdm(total=len(jobs), desc=desc, unit="task", disable=not progress, leave=False)
-    pool = mp.get_context("fork").Pool(min(workers, len(jobs))) if workers > 1 and len(jobs) > 1 else None
+    pool = worker_pool(min(workers, len(jobs))) if workers > 1 and len(jobs) > 1 else None
     try:
         for result in (pool.imap(fn, jobs, chunksize=2) if pool else map(fn, jobs)):
             bar.update(1)
@@ -320,8 +320,7 @@ class ArcTaskPlugin(Task):
 
     def write(self, cfg: ArcBuild, out: str | os.PathLike, *, workers: int, progress: bool, overwrite: bool,  # type: ignore[override]
               started: float) -> Dataset:
-        if Path(out).exists() and not overwrite:  # before the minutes of work, not after
-            raise DatasetError(f"{out} already exists (pass --force to replace it)")
+        check_replaceable(out, overwrite)  # before the minutes of work, not after
         subsets, source = read_sources(cfg)
         kept, too_large = select(subsets, cfg)
         order = [t for tasks in kept.values() for t in tasks]  # subsets in reading order, the held-out one last; ids sorted
@@ -337,6 +336,8 @@ class ArcTaskPlugin(Task):
             identifiers += [a.name(t.id) for a in _augmentations_of(rows)]
         n_train = sum(len(r) * len(_train_pairs(t, t.id in held)) for t, r in zip(order, variant_rows) if t.id in in_train)
         n_test = sum(len(r) * len(t.test) for t, r in zip(order, variant_rows) if t.id in held)
+        check_not_empty({"train": n_train, "test": n_test})
+        check_room(out, n_train + n_test, cfg.canvas * cfg.canvas, in_memory=False)
 
         # Pass 2: encode task by task, each task's rows written as soon as they arrive (one task in memory at a time).
         L = cfg.canvas * cfg.canvas

@@ -35,7 +35,7 @@ class BuildConfig(BaseModel):
     task: str
     train: int = Field(1000, ge=0, description="training puzzles (groups)")
     test: int = Field(1000, ge=0, description="test puzzles (when importing: 0 = the whole test file)")
-    seed: int = 0
+    seed: int = Field(0, ge=0)
 
 
 @dataclass
@@ -150,12 +150,18 @@ class Task:
     def build(self, cfg: BuildConfig, *, workers: int, progress: bool) -> TaskData:
         raise NotImplementedError
 
+    def planned_examples(self, cfg: BuildConfig) -> tuple[int, int] | None:
+        """(at most how many examples, tokens per example) a build of ``cfg`` writes, known before any work, or None when
+        not known: `hrm data build` refuses up front a build that cannot fit the disk or, built in memory, the memory."""
+        return None
+
     def write(self, cfg: BuildConfig, out: str | os.PathLike, *, workers: int, progress: bool, overwrite: bool,
               started: float) -> Dataset:
         """Build the dataset and write it to ``out`` atomically, with the data card (:func:`data_card`) in its metadata.
         By default the splits are built in memory (:meth:`build`) and written whole; a task whose data is too large
         for that overrides this and streams its rows to disk (``hrmkit.data.format.stream_dataset``)."""
         data = self.build(cfg, workers=workers, progress=progress)
+        check_not_empty({name: split.num_examples for name, split in data.splits.items()})
         meta = new_metadata(self.name, data.tokens, data.grid_shape, len(data.identifiers), data.pad_id, data.ignore_label_id,
                             data_card(cfg, data.stats, started))
         return write_dataset(out, meta, data.splits, data.identifiers, overwrite=overwrite)
@@ -229,6 +235,13 @@ class Task:
     def task_solver(self) -> TaskSolver | None:
         """The solver of whole task files (ARC), or None: a puzzle is one input grid read by :meth:`parse`."""
         return None
+
+
+def check_not_empty(examples: dict[str, int]) -> None:
+    """A split without examples trains or tests nothing: refuse it before anything is written."""
+    for name, count in examples.items():
+        if count == 0:
+            raise HrmError(f"the {name} split would have no examples; nothing was written (check the build settings)")
 
 
 def data_card(cfg: BuildConfig, stats: dict[str, Any], started: float) -> dict[str, Any]:

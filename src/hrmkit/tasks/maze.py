@@ -16,7 +16,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from hrmkit.data.codec import grid_decode, grid_encode
 from hrmkit.data.format import DatasetError, DatasetMetadata
-from hrmkit.data.splits import CHUNK, Generated, assemble, csv_fingerprints, difficulty_summary, read_csv, subsample, train_and_test
+from hrmkit.data.splits import CHUNK, Generated, assemble, csv_fingerprints, csv_rows_at_most, difficulty_summary, read_csv, subsample, train_and_test
 from hrmkit.errors import HrmError
 from hrmkit.puzzles import maze as maze_lib
 from hrmkit.puzzles.grid import DIHEDRAL_INVERSE, dihedral
@@ -138,6 +138,12 @@ class MazeTask(Task):
         "maze-15x15": dict(task="maze", size=15, train=1000, test=200, min_path=30, style="tree", loops=0.05, aug=True),
         "maze-hard-1k": dict(task="maze", size=30, train=1000, test=1000, min_path=110, style="random"),
     }
+
+    def planned_examples(self, cfg: MazeBuild) -> tuple[int, int]:  # type: ignore[override]
+        cells, variants = cfg.size * cfg.size, 8 if cfg.aug else 1
+        if cfg.csv_dir:
+            return csv_rows_at_most(cfg, "train", cells) * variants + csv_rows_at_most(cfg, "test", cells), cells
+        return cfg.train * variants + cfg.test, cells
 
     def build(self, cfg: MazeBuild, *, workers: int, progress: bool) -> TaskData:  # type: ignore[override]
         train, test, _ = train_and_test(cfg, _import_csv, _generate_chunk, workers, f"maze {cfg.size}x{cfg.size}", progress)

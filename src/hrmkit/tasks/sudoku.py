@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from hrmkit.data.codec import grid_decode, grid_encode
 from hrmkit.data.format import DatasetError, DatasetMetadata
-from hrmkit.data.splits import CHUNK, Generated, assemble, csv_fingerprints, difficulty_summary, read_csv, subsample, train_and_test
+from hrmkit.data.splits import CHUNK, Generated, assemble, csv_fingerprints, csv_rows_at_most, difficulty_summary, read_csv, subsample, train_and_test
 from hrmkit.errors import HrmError
 from hrmkit.puzzles import sudoku as sudoku_lib
 from hrmkit.tasks import register_task
@@ -30,6 +30,14 @@ class SudokuBuild(BuildConfig):
     min_clues: int = Field(0, ge=0)
     csv_dir: str | None = Field(None, description="import train.csv/test.csv (source,question,answer,rating)")
     min_rating: int | None = Field(None, description="CSV import: keep rows with rating >= this")
+
+    @field_validator("min_clues")
+    @classmethod
+    def _clues_fit_size(cls, min_clues: int, info: Any) -> int:
+        cells = info.data.get("size", 9) ** 2
+        if min_clues >= cells:  # no clue would be removed: every "puzzle" would be its own solution
+            raise ValueError(f"must be below the {cells} cells of a {info.data.get('size', 9)}x{info.data.get('size', 9)} grid")
+        return min_clues
 
     @field_validator("difficulty")
     @classmethod
@@ -94,18 +102,32 @@ def _card_ratings(items: list[Generated], sample: int, rng: np.random.Generator)
 def _import_csv(cfg: SudokuBuild, split: str, limit: int, rng: np.random.Generator) -> list[Generated]:
     path = Path(cfg.csv_dir or "") / f"{split}.csv"
     out = []
-    for line, row in enumerate(read_csv(path), start=2):
-        rating = int(row.get("rating") or 0)
+    rows = read_csv(path)
+    for line, row in enumerate(rows, start=2):
+        rating = _rating(row.get("rating"), path, line)
         if cfg.min_rating is not None and rating < cfg.min_rating:
             continue
-        try:
-            puzzle, answer = sudoku_lib.parse(row["question"]), sudoku_lib.parse(row["answer"])
+        try:  # a short row has None for its missing cells
+            puzzle, answer = sudoku_lib.parse(row["question"] or ""), sudoku_lib.parse(row["answer"] or "")
         except sudoku_lib.SudokuError as e:
             raise DatasetError(f"{path}:{line}: {e}") from None
+        if puzzle.shape[0] != cfg.size:
+            raise DatasetError(f"{path}:{line}: a {puzzle.shape[0]}x{puzzle.shape[0]} Sudoku in a {cfg.size}x{cfg.size} build "
+                               f"(give --size {puzzle.shape[0]})")
         if not sudoku_lib.is_solution_of(answer, puzzle):
             raise DatasetError(f"{path}:{line}: the answer does not solve the question")
         out.append((puzzle, answer, rating))
+    if not out:  # read_csv refuses a file without rows: here every row was filtered away
+        raise DatasetError(f"none of the {len(rows)} rows of {path} is rated at least {cfg.min_rating} (--min-rating)")
     return subsample(out, limit, rng)
+
+
+def _rating(text: str | None, path: Path, line: int) -> int:
+    """The rating column (a whole number; empty reads as 0, as in the reference)."""
+    try:
+        return int(text or 0)
+    except ValueError:
+        raise DatasetError(f"{path}:{line}: rating {text!r} is not a whole number") from None
 
 
 def _groups(pairs: list[tuple[np.ndarray, np.ndarray]], num_aug: int, rng: np.random.Generator,
@@ -168,6 +190,12 @@ class SudokuTask(Task):
         "sudoku-9x9-easy": dict(task="sudoku", size=9, train=1000, test=500, num_aug=16, difficulty="easy"),
         "sudoku-extreme-1k": dict(task="sudoku", size=9, train=1000, test=1000, num_aug=1000, difficulty="extreme"),
     }
+
+    def planned_examples(self, cfg: SudokuBuild) -> tuple[int, int]:  # type: ignore[override]
+        cells = cfg.size * cfg.size
+        if cfg.csv_dir:
+            return csv_rows_at_most(cfg, "train", cells) * (cfg.num_aug + 1) + csv_rows_at_most(cfg, "test", cells), cells
+        return cfg.train * (cfg.num_aug + 1) + cfg.test, cells
 
     def build(self, cfg: SudokuBuild, *, workers: int, progress: bool) -> TaskData:  # type: ignore[override]
         desc = f"sudoku {cfg.size}x{cfg.size} {cfg.difficulty}"
