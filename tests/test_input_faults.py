@@ -26,7 +26,8 @@ from hrmkit.cli import main
 from hrmkit.data import build as B
 from hrmkit.data.check import check_dataset
 from hrmkit.data.format import DatasetError, load_dataset, write_dataset
-from hrmkit.errors import HrmError, read_text_file
+from hrmkit.errors import HrmError
+from hrmkit.jsonio import read_text as read_text_file
 from hrmkit.puzzles import sudoku as S
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -642,3 +643,9 @@ def test_worker_pool_workers_ignore_sigint():
         pool.terminate()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the parent's own handler is back
 
+
+
+def test_a_puzzle_longer_than_a_file_name_is_read_as_text(run4, capsys):
+    # Path(text).is_file() raises ENAMETOOLONG on text of more than 255 characters (a 30x30 maze): a traceback before.
+    assert main(["solve", str(run4), "1" * 300]) == 2
+    one_line_error(capsys, "got 300")

@@ -81,7 +81,7 @@ def test_solve_names_an_arc_task_file_nested_too_deeply_or_not_utf8(arc_run, tmp
     binary = tmp_path / "binary.json"
     binary.write_bytes(b"\xff\xfe\x00{}")
     assert main(["solve", str(arc_run), str(binary)]) == 2
-    assert one_error_line(capsys) == f"error: {binary}: not UTF-8 text (byte 0xff at offset 0 is not UTF-8)"
+    assert one_error_line(capsys) == f"error: {binary}: not UTF-8 text at line 1, column 1 (byte 0xff); save it as UTF-8"
     assert main(["solve", str(arc_run), DEEP]) == 2  # the task as text on the command line
     assert one_error_line(capsys) == "error: not an ARC task: not valid JSON (nested too deeply)"
 

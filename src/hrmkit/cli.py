@@ -179,14 +179,14 @@ def check_solve_options(args: argparse.Namespace, task: str, whole_task: bool) -
 
 def _cmd_solve(args: argparse.Namespace) -> None:
     from hrmkit import checkpoint
-    from hrmkit.errors import read_text_file
+    from hrmkit.jsonio import read_text
     from hrmkit.tasks import get_task
 
     _, model_meta = checkpoint.read_config(args.checkpoint)  # which options apply, before the model is loaded
     solver = get_task(model_meta.task).task_solver()
     check_solve_options(args, model_meta.task, solver is not None)
 
-    from hrmkit.solve import format_trace, from_pretrained, puzzle_from_dataset, solve, solve_task_file
+    from hrmkit.solve import format_trace, from_pretrained, names_a_file, puzzle_from_dataset, solve, solve_task_file
 
     model, meta = from_pretrained(args.checkpoint)
     if solver is not None:  # a whole task file (ARC): demonstrations shown, test inputs answered by voting
@@ -202,7 +202,7 @@ def _cmd_solve(args: argparse.Namespace) -> None:
     if args.dataset is not None:
         puzzle = puzzle_from_dataset(args.dataset, args.split or "test", args.index or 0, meta)
     elif args.puzzle is not None:
-        puzzle = read_text_file(args.puzzle) if Path(args.puzzle).is_file() else args.puzzle.replace("\\n", "\n")
+        puzzle = read_text(args.puzzle) if names_a_file(args.puzzle) else args.puzzle.replace("\\n", "\n")
     else:
         raise HrmError("give a PUZZLE (text or a file) or --dataset DIR --index N")
     if args.trace_out:

@@ -1,7 +1,5 @@
 """One base class for errors a user can cause (bad input, bad files); the CLI prints them in one line."""
 
-import os
-from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -29,14 +27,3 @@ def decode_fault(data: bytes, e: UnicodeDecodeError, first_line: int = 1) -> str
     line = data.count(b"\n", 0, e.start) + first_line
     column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
     return f"line {line}, column {column} (byte 0x{data[e.start]:02x})"
-
-
-def read_text_file(path: str | os.PathLike) -> str:
-    """A text file a user gave, as UTF-8 (a byte-order mark is dropped); any other encoding is a one-line HrmError
-    naming the file and where its first non-UTF-8 byte is. OS errors (missing, unreadable) propagate."""
-    path = Path(path)
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise HrmError(f"{path}: not UTF-8 text at {decode_fault(data, e)}; save it as UTF-8") from None

@@ -15,7 +15,7 @@ import reprlib
 from pathlib import Path
 from typing import Any
 
-from hrmkit.errors import HrmError
+from hrmkit.errors import HrmError, decode_fault
 
 _short = reprlib.Repr()
 _short.maxstring, _short.maxother, _short.maxlong, _short.maxlevel = 40, 40, 40, 3
@@ -64,4 +64,4 @@ def read_text(path: str | os.PathLike, error: type[HrmError] = HrmError) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise error(f"{path}: not UTF-8 text ({_reason(e)})") from None
+        raise error(f"{path}: not UTF-8 text at {decode_fault(data, e)}; save it as UTF-8") from None
