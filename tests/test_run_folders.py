@@ -4,6 +4,7 @@ does not stop a plot."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import pytest
 import yaml
 from safetensors.torch import load_file
 from test_faults import PROBE, env, tiny_config
+from tiny_checkpoint import make_data
 
 from hrmkit import checkpoint, runfolder
 from hrmkit.cli import main
@@ -29,17 +31,13 @@ from hrmkit.train import Trainer
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("data") / "s4"
-    B.build(B.make_config("sudoku-4x4", train=40, test=8, num_aug=0), out, workers=1, progress=False)
-    return out
+    return make_data(tmp_path_factory.mktemp("data") / "s4", num_aug=0, train=40, test=8)
 
 
 @pytest.fixture(scope="module")
 def other_data(tmp_path_factory) -> Path:
     """Another dataset of the same shape as ``data`` (other puzzles): a model of one runs on the other."""
-    out = tmp_path_factory.mktemp("data") / "s4-other"
-    B.build(B.make_config("sudoku-4x4", train=40, test=8, num_aug=0, seed=5), out, workers=1, progress=False)
-    return out
+    return make_data(tmp_path_factory.mktemp("data") / "s4", num_aug=0, train=40, test=8, seed=5)
 
 
 def trained_run(tmp_path: Path, data: Path, steps: int = 5, **overrides) -> Path:
@@ -416,12 +414,21 @@ def test_a_run_folder_on_a_read_only_path_is_refused_before_training(data, tmp_p
     run = trained_run(tmp_path, data)
     locked = tmp_path / "ro"
     locked.mkdir()
-    real_access = os.access
-    # As if on a read-only mount (or without write permission; a test running as root cannot make one for real).
-    monkeypatch.setattr(runfolder.os, "access", lambda p, mode: False if Path(p) in (locked, run) else real_access(p, mode))
+    import tempfile
+
+    from hrmkit import atomic
+
+    real_mkdtemp = tempfile.mkdtemp
+
+    def read_only_mkdtemp(*args: object, dir: str | os.PathLike, **kwargs: object) -> str:
+        if Path(dir) in (locked, run):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(dir))
+        return real_mkdtemp(*args, dir=dir, **kwargs)
+
+    # As if on a read-only mount (a test running as root cannot make a folder it may not write into).
+    monkeypatch.setattr(atomic.tempfile, "mkdtemp", read_only_mkdtemp)
     assert main(["train", str(tmp_path / "tiny.yaml"), "--run-dir", str(locked / "run"), "--quiet"]) == 2
-    assert one_error_line(capsys.readouterr().err) == (f"cannot write into {locked} (no write permission or a read-only file system); "
-                                                       "pick another run_dir")
+    assert one_error_line(capsys.readouterr().err) == f"cannot write into {locked} (Read-only file system); pick another run_dir"
     assert main(["train", "--resume", str(run), "--quiet"]) == 2
     assert one_error_line(capsys.readouterr().err).startswith(f"cannot write into {run} (")
     assert list(locked.iterdir()) == [] and checkpoint.resolve(run).name == "step_5"

@@ -61,14 +61,18 @@ def _now() -> str:
 
 def check_folder_path(folder: str | os.PathLike) -> None:
     """``folder`` can be a run folder: not a file, and inside something writable (a read-only disk fails here)."""
+    from hrmkit.atomic import WriteError, check_writable
+
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise HrmError(f"{folder} is a file, not a run folder; pick another run_dir")
     existing = next((p for p in [folder, *folder.parents] if p.exists()), Path("."))
     if not existing.is_dir():
         raise HrmError(f"{folder}: {existing} is a file, not a folder; pick another run_dir")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise HrmError(f"cannot write into {existing} (no write permission or a read-only file system); pick another run_dir")
+    try:
+        check_writable(folder / LOCK_FILE)  # probes inside the folder (or its nearest existing parent): what the run writes into
+    except WriteError as e:
+        raise HrmError(f"cannot write into {existing} ({e.reason}); pick another run_dir") from None
 
 
 def _make_folder(folder: Path) -> None:
