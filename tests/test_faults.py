@@ -17,11 +17,11 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
+from tiny_checkpoint import make_data
 
 from hrmkit import checkpoint
 from hrmkit.cli import main
 from hrmkit.config import make_train_config
-from hrmkit.data import build as B
 from hrmkit.train import Trainer, TrainingDiverged
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -29,9 +29,7 @@ SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("data") / "s4"
-    B.build(B.make_config("sudoku-4x4", train=40, test=8, num_aug=0), out, workers=1, progress=False)
-    return out
+    return make_data(tmp_path_factory.mktemp("data") / "s4", num_aug=0, train=40, test=8)
 
 
 def tiny_config(folder: Path, data: Path, **overrides) -> Path:

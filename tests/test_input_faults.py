@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_checkpoint import make_data
 
 from hrmkit.atomic import WriteError, atomic_directory, atomic_file, atomic_write_text
 from hrmkit.cli import main
@@ -90,9 +91,7 @@ def read_only(monkeypatch):
 
 @pytest.fixture(scope="module")
 def data4(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("data") / "s4"
-    B.build(B.make_config("sudoku-4x4", train=8, test=6, num_aug=0), out, workers=1, progress=False)
-    return out
+    return make_data(tmp_path_factory.mktemp("data") / "s4", num_aug=0, train=8, test=6)
 
 
 @pytest.fixture(scope="module")
