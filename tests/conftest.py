@@ -1,10 +1,17 @@
-import property_settings  # noqa: F401  (loads the Hypothesis profile before any test module is imported)
+import property_settings
 import pytest
 import torch
 
 from hrmkit.models import HRMConfig
 
 torch.set_num_threads(2)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        property_settings.load()  # before any test module is imported: their settings objects inherit the profile
+    except ValueError as e:
+        raise pytest.UsageError(str(e)) from None
 
 
 def tiny_arch(**overrides) -> HRMConfig:

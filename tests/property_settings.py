@@ -32,8 +32,15 @@ def active_profile() -> str:
     return name
 
 
-PROFILE = active_profile()
-settings.load_profile(PROFILE)
+PROFILE = "dev"
+
+
+def load() -> str:
+    """Load the profile the environment asks for (conftest's pytest_configure: before any test module is imported)."""
+    global PROFILE
+    PROFILE = active_profile()
+    settings.load_profile(PROFILE)
+    return PROFILE
 
 
 def budget(n: int) -> settings:

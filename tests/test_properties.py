@@ -444,3 +444,16 @@ def test_ci_replays_fixed_examples_and_a_developer_explores(monkeypatch):
     monkeypatch.setenv("HYPOTHESIS_PROFILE", "nonesuch")
     with pytest.raises(ValueError, match="use ci, dev or explore"):
         P.active_profile()
+
+
+def test_an_unknown_profile_stops_pytest_in_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    tests = Path(__file__).parent
+    env = {**os.environ, "HYPOTHESIS_PROFILE": "nonesuch"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests / "test_maze.py"), "-k", "nothing"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 4  # pytest's usage error
+    assert done.stderr.strip() == "ERROR: HYPOTHESIS_PROFILE='nonesuch': use ci, dev or explore"
