@@ -39,13 +39,13 @@ def time_preset(preset: str, segments: int, repeats: int) -> dict:
     torch.manual_seed(0)
     model = build_model(arch, 11, 81, 2, "cpu").eval()
     meta = sudoku_9x9_meta(2)
-    solve(model, meta, PUZZLE, steps=segments)  # warm-up: allocator, kernels
+    solve(model, meta, PUZZLE, segments=segments)  # warm-up: allocator, kernels
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        trace = solve(model, meta, PUZZLE, steps=segments)
+        trace = solve(model, meta, PUZZLE, segments=segments)
         times.append(time.perf_counter() - started)
-    assert len(trace.steps) == segments
+    assert len(trace.segments) == segments
     return {"preset": preset, "parameters": sum(p.numel() for p in model.parameters()),
             "dtype": str(next(model.parameters()).dtype).removeprefix("torch."), "segments": segments,
             "median_s": round(statistics.median(times), 4), "min_s": round(min(times), 4), "max_s": round(max(times), 4),

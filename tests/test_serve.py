@@ -95,7 +95,7 @@ def test_info_and_solve(server):
     assert status == 200 and info["task"] == "sudoku" and info["grid_shape"] == [4, 4] and info["halt_rule"] == "q_halt > 0"
     assert info["max_steps"] == 64 and [e["name"] for e in info["examples"]] == ["test #0", "test #2", "test #5"]
     body = solve_api(url, info["examples"][0]["text"], 5)  # more segments than training's 2
-    assert [s["step"] for s in body["segments"]] == [1, 2, 3, 4, 5] and body["halt_max_steps"] == 2
+    assert [s["segment"] for s in body["segments"]] == [1, 2, 3, 4, 5] and body["halt_max_steps"] == 2
     previous = body["puzzle"]
     for s in body["segments"]:
         assert len(s["cells"]) == 16 and 0 <= s["p_halt"] <= 1 and s["q_continue"] is None and s["valid"] in (True, False)
@@ -400,7 +400,7 @@ def test_arc_info_offers_held_out_tasks_and_solve_votes(arc_server):
     assert [d["input"] for d in body["demonstrations"]] == [[[1]], [[1, 1], [0, 1]]]
     assert [t["index"] for t in body["tests"]] == [0, 1] and body["tests"][0]["expected"] == [[2, 0, 2]]
     for t in body["tests"]:
-        assert [s["step"] for s in t["segments"]] == [1, 2, 3] and len(t["answers"]) <= 2
+        assert [s["segment"] for s in t["segments"]] == [1, 2, 3] and len(t["answers"]) <= 2
         assert sum(a["votes"] for a in t["answers"]) + t["empty"] <= 4  # the top two of 4 variants, plus empty answers
         assert all(a["right"] in (True, False) and 0 <= a["p_halt"] <= 1 for a in t["answers"])
 

@@ -1,5 +1,5 @@
 """What `hrm solve` and `hrm eval` show about the model's thinking: its real halting decision, segments past
-the training limit, trace pictures (PNG panels, GIF frames) and the accuracy-against-steps curve."""
+the training limit, trace pictures (PNG panels, GIF frames) and the accuracy-against-segments curve."""
 
 import json
 
@@ -38,9 +38,9 @@ def test_hrm_halts_when_q_halt_beats_q_continue_even_below_one_half(runs, data):
     model, meta = from_pretrained(runs["hrm"])
     _with_q_bias(model, -1.0, -2.0)  # P(halt) = 0.27 < 0.5, yet HRM's rule q_halt > q_continue fires
     trace = solve(model, meta, puzzle_from_dataset(data, "test", 0, meta), steps=3)
-    assert [s.halts for s in trace.steps] == [True, True, True]
+    assert [s.halts for s in trace.segments] == [True, True, True]
     assert trace.halt_step == 1 and trace.halt_rule == "q_halt > q_continue"
-    assert trace.steps[0].q_halt_logit == pytest.approx(-1.0) and trace.steps[0].q_continue_logit == pytest.approx(-2.0)
+    assert trace.segments[0].q_halt_logit == pytest.approx(-1.0) and trace.segments[0].q_continue_logit == pytest.approx(-2.0)
     text = format_trace(trace, meta)
     assert "the model halts at segment 1: its first segment with q_halt > q_continue (q_halt -1.00, P(halt) 0.27, q_continue -2.00)" in text
     assert "segment 1: " in text and ": halt, answer" in text
@@ -51,7 +51,7 @@ def test_trm_never_halting_says_so_and_names_the_step_limit(runs, data):
     _with_q_bias(model, -1.0, 5.0)  # TRM ignores q_continue: q_halt < 0 never halts
     puzzle = puzzle_from_dataset(data, "test", 0, meta)
     trace = solve(model, meta, puzzle, steps=3)
-    assert not any(s.halts for s in trace.steps) and all(s.q_continue_logit is None for s in trace.steps)
+    assert not any(s.halts for s in trace.segments) and all(s.q_continue_logit is None for s in trace.segments)
     assert trace.rule_halt_step is None and trace.halt_step == 2  # training stops at halt_max_steps = 2
     text = format_trace(trace, meta)
     assert "the halting rule (q_halt > 0) never fired (closest at segment 1: q_halt -1.00, P(halt) 0.27)" in text
@@ -70,18 +70,22 @@ def test_segments_past_the_training_limit_go_on_thinking(runs, data, arch):
     torch.manual_seed(0)
     torch.nn.init.normal_(model.core.q_head.weight)  # untrained heads are zero: make q_halt depend on the state
     puzzle = puzzle_from_dataset(data, "test", 1, meta)
-    trace = solve(model, meta, puzzle, steps=4)
-    assert model.halt_max_steps == 2  # restored
+    model.train()  # solve() evaluates in eval mode and hands the model back as it was
+    trace = solve(model, meta, puzzle, segments=4)
+    assert model.halt_max_steps == model.config.halt_max_steps == 2 and model.training
     batch = {"inputs": torch.from_numpy(puzzle[None]), "labels": torch.zeros(1, len(puzzle), dtype=torch.int32),
              "puzzle_identifiers": torch.zeros(1, dtype=torch.int32)}
-    model.halt_max_steps = 4
     carry, expected = model.initial_carry(batch), []
+    model.eval()
     with torch.no_grad():
         for _ in range(4):
-            carry, out = model(carry, batch)
+            carry, out = model(carry, batch, limit=4)  # one unbroken run of 4 segments
             expected.append(float(out["q_halt_logits"][0]))
-    assert [s.q_halt_logit for s in trace.steps] == pytest.approx(expected, rel=1e-6, abs=1e-6)
-    assert trace.steps[2].q_halt_logit != pytest.approx(trace.steps[0].q_halt_logit)
+        assert not carry.halted.any() or carry.steps.item() == 4
+    with pytest.raises(AttributeError):
+        model.halt_max_steps = 4  # a config value, not a switch: evaluation takes its segment count as an argument
+    assert [s.q_halt_logit for s in trace.segments] == pytest.approx(expected, rel=1e-6, abs=1e-6)
+    assert trace.segments[2].q_halt_logit != pytest.approx(trace.segments[0].q_halt_logit)
 
 
 @pytest.mark.parametrize("steps", [1, 3, 8])
@@ -116,21 +120,21 @@ def test_solve_trace_out_from_the_command_line(runs, data, tmp_path, capsys):
         trace_viz.check_trace_path(tmp_path / "t.svg")
 
 
-def test_eval_accuracy_against_steps_writes_json_and_curve(runs, data, tmp_path, capsys):
+def test_eval_accuracy_against_segments_writes_json_and_curve(runs, data, tmp_path, capsys):
     out = tmp_path / "curve.json"
     assert main(["eval", str(runs["trm"]), str(data), "--steps", "4,1,2,2", "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
-    assert "exact accuracy against ACT steps (trained with 2): 1:" in printed
+    assert "exact accuracy against ACT segments (trained with up to 2): 1:" in printed
     report = json.loads(out.read_text())
-    assert list(report["exact_by_steps"]) == ["1", "2", "4"] and report["trained_steps"] == 2
-    assert len(report["exact_by_step"]) == 4 and report["plot_path"] == str(tmp_path / "curve.png")
-    assert report["exact_by_steps"]["2"] == report["exact_by_step"][1]
+    assert list(report["exact_by_segments"]) == ["1", "2", "4"] and report["halt_max_steps"] == 2
+    assert len(report["exact_by_segment"]) == 4 and report["plot_path"] == str(tmp_path / "curve.png")
+    assert report["exact_by_segments"]["2"] == report["exact_by_segment"][1]
     with Image.open(tmp_path / "curve.png") as im:
         assert im.format == "PNG" and im.size[0] > 300
     # a single number keeps today's report: no curve, no picture
     single = tmp_path / "single.json"
     assert main(["eval", str(runs["trm"]), str(data), "--steps", "2", "--out", str(single), "--quiet"]) == 0
     one = json.loads(single.read_text())
-    assert "exact_by_steps" not in one and len(one["exact_by_step"]) == 2 and not (tmp_path / "single.png").exists()
-    assert one["exact_accuracy"] == pytest.approx(report["exact_by_steps"]["2"])
-    assert np.allclose(one["exact_by_step"], report["exact_by_step"][:2])
+    assert "exact_by_segments" not in one and len(one["exact_by_segment"]) == 2 and not (tmp_path / "single.png").exists()
+    assert one["exact_accuracy"] == pytest.approx(report["exact_by_segments"]["2"])
+    assert np.allclose(one["exact_by_segment"], report["exact_by_segment"][:2])

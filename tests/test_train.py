@@ -223,7 +223,7 @@ def test_cli_train_eval_solve_and_errors(data4, tmp_path, capsys):
     assert "eval exact accuracy" in out and (run / "curves.png").exists()
     assert main(["eval", str(run), str(data4), "--steps", "2", "--out", str(tmp_path / "r.json"), "--quiet"]) == 0
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["steps"] == 2 and len(report["exact_by_step"]) == 2 and 0 <= report["exact_accuracy"] <= 1
+    assert report["segments"] == 2 and len(report["exact_by_segment"]) == 2 and 0 <= report["exact_accuracy"] <= 1
     assert main(["solve", str(run), "1...", "--steps", "2"]) == 2
     assert "bad puzzle: expected 81 cells (or 16 or 36), got 4" in capsys.readouterr().err
     assert main(["solve", str(run), "12..34.........."]) == 0
@@ -247,8 +247,8 @@ def test_solve_api_trace(data4, tmp_path):
     model, meta = from_pretrained(tmp_path / "run")
     puzzle = np.asarray(trainer.dataset["test"].inputs[0], dtype=np.int32)
     trace = solve(model, meta, puzzle, steps=4)
-    assert [s.step for s in trace.steps] == [1, 2, 3, 4]
-    assert all(s.prediction.shape == (16,) and 0 <= s.q_halt_prob <= 1 for s in trace.steps)
+    assert [s.segment for s in trace.segments] == [1, 2, 3, 4]
+    assert all(s.prediction.shape == (16,) and 0 <= s.q_halt_prob <= 1 for s in trace.segments)
     text = format_trace(trace, meta)
     assert "puzzle:" in text and "segment 4" in text
     label = np.asarray(trainer.dataset["test"].labels[0])
@@ -293,7 +293,7 @@ def test_solve_a_maze_and_reject_wrong_sizes(tmp_path):
     model, meta = from_pretrained(tmp_path / "run")
     r = maze_lib.generate(9, np.random.default_rng(5), min_path_length=8)
     trace = solve(model, meta, maze_lib.format_maze(r.maze))
-    assert len(trace.steps) == 2 and trace.steps[-1].valid in (True, False)
+    assert len(trace.segments) == 2 and trace.segments[-1].valid in (True, False)
     text = format_trace(trace, meta)
     assert "S" in text and "G" in text
     with pytest.raises(HrmError, match="this model solves 9x9 mazes, got 3x3"):
@@ -316,9 +316,11 @@ def test_torch_compile_trains_like_eager(data4, tmp_path):
     init = build_model(eager.cfg.arch, m.vocab_size, m.seq_len, m.num_puzzle_identifiers).state_dict()
     assert any(not torch.equal(init[k], a[k]) for k in a)  # training moved the weights
     for k in a:
-        # Fused kernels change rounding; AdamATan2 can turn that into a different step on ~zero gradients,
-        # so allow at most two steps' worth of lr 1e-3 apart, and no more.
-        assert float((a[k] - b[k]).abs().max()) <= 4e-3, k
+        # Fused kernels change rounding; AdamATan2 (steps up to lr) and the puzzle table's SignSGD (steps of exactly
+        # puzzle_emb_lr) can turn that into a step of the other sign on ~zero gradients: allow two such flips over
+        # the two steps (4 x that optimizer's lr), and no more. Seen on an Intel Xeon: one SignSGD flip, 0.0199.
+        lr = eager.cfg.puzzle_emb_lr if k.startswith("core.puzzle_emb.") else eager.cfg.lr
+        assert float((a[k] - b[k]).abs().max()) <= 4 * lr, k
 
 
 def test_an_eager_training_run_never_imports_torch_dynamo(data4, tmp_path):

@@ -65,7 +65,7 @@ class ArcSolveResult:
     protocol: str | None
     variants: list[str]  # identifier names run (["<blank>"] for an unseen task)
     variants_available: int
-    steps: int
+    segments: int
     tests: list[TestAnswer] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -107,30 +107,20 @@ def variant_ids(names: tuple[str, ...], task_id: str, limit: int) -> list[int]:
 # --------------------------------------------------------------------------- running the model
 
 
-@torch.no_grad()
-def run_segments(model: ACTModel, tokens: np.ndarray, identifiers: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """Run ``steps`` segments on a batch; every segment's argmax tokens [steps, B, seq_len] uint8 and q_halt [steps, B]."""
+def run_segments(model: ACTModel, tokens: np.ndarray, identifiers: np.ndarray, segments: int) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``segments`` segments on a batch; every segment's argmax tokens [segments, B, seq_len] uint8 and q_halt [segments, B]."""
     device = next(model.parameters()).device
     preds, q_halts = [], []
-    was_training, limit = model.training, model.halt_max_steps
-    model.eval()
-    model.halt_max_steps = max(steps, limit)  # as solve(): segments past the training limit go on thinking
-    try:
-        for start in range(0, len(tokens), CHUNK):
-            batch = {"inputs": torch.from_numpy(tokens[start:start + CHUNK].astype(np.int32)).to(device),
-                     "labels": torch.zeros(len(tokens[start:start + CHUNK]), tokens.shape[1], dtype=torch.int32, device=device),
-                     "puzzle_identifiers": torch.from_numpy(identifiers[start:start + CHUNK].astype(np.int32)).to(device)}
-            carry = model.initial_carry(batch)
-            p, q = [], []
-            for _ in range(steps):
-                carry, out = model(carry, batch)
-                p.append(out["logits"].argmax(-1).to(torch.uint8).cpu().numpy())
-                q.append(out["q_halt_logits"].float().cpu().numpy())
-            preds.append(np.stack(p))
-            q_halts.append(np.stack(q))
-    finally:
-        model.halt_max_steps = limit
-        model.train(was_training)
+    for start in range(0, len(tokens), CHUNK):
+        batch = {"inputs": torch.from_numpy(tokens[start:start + CHUNK].astype(np.int32)).to(device),
+                 "labels": torch.zeros(len(tokens[start:start + CHUNK]), tokens.shape[1], dtype=torch.int32, device=device),
+                 "puzzle_identifiers": torch.from_numpy(identifiers[start:start + CHUNK].astype(np.int32)).to(device)}
+        p, q = [], []
+        for _, out in model.rollout(batch, segments):
+            p.append(out["logits"].argmax(-1).to(torch.uint8).cpu().numpy())
+            q.append(out["q_halt_logits"].float().cpu().numpy())
+        preds.append(np.stack(p))
+        q_halts.append(np.stack(q))
     return np.concatenate(preds, axis=1), np.concatenate(q_halts, axis=1)
 
 
@@ -151,12 +141,12 @@ def _vote(grids: list[np.ndarray], augs: list[arc.ArcAugmentation], p_halt: np.n
 
 
 def solve_task(model: ACTModel, meta: DatasetMetadata, task: arc.ArcTask, *, dataset: Path | None = None, index: int | None = 0,
-               variants: int = DEFAULT_VARIANTS, steps: int | None = None) -> ArcSolveResult:
+               variants: int = DEFAULT_VARIANTS, segments: int | None = None) -> ArcSolveResult:
     """Answer test input ``index`` (None: every one) of ``task``; see the module docstring."""
     if variants < 0:
         raise HrmError(f"variants must be at least 0 (0 = all), got {variants}")
-    if steps is not None and steps < 1:
-        raise HrmError(f"steps must be at least 1, got {steps}")
+    if segments is not None and segments < 1:
+        raise HrmError(f"segments must be at least 1, got {segments}")
     canvas = meta.grid_shape[0]
     indices = range(len(task.test)) if index is None else [index]
     if index is not None and not 0 <= index < len(task.test):
@@ -164,7 +154,7 @@ def solve_task(model: ACTModel, meta: DatasetMetadata, task: arc.ArcTask, *, dat
     held_out, names = dataset_views(dataset, meta)
     found = held_out.match(task) if held_out is not None else None
     matched, matched_by = found if found is not None else (None, None)
-    n_steps = steps or model.halt_max_steps
+    n_segments = segments or model.halt_max_steps
     if matched is not None:
         ids = variant_ids(names, matched, variants)
         available = len(variant_ids(names, matched, 0))
@@ -174,7 +164,7 @@ def solve_task(model: ACTModel, meta: DatasetMetadata, task: arc.ArcTask, *, dat
         ids, available = [meta.blank_identifier_id], 0
     augs = [arc.parse_name(names[i])[1] if matched is not None else arc.ArcAugmentation() for i in ids]
     result = ArcSolveResult(task, matched, matched_by, held_out.protocol if held_out is not None else None,
-                            [names[i] if names else "<blank>" for i in ids], available, n_steps)
+                            [names[i] if names else "<blank>" for i in ids], available, n_segments)
     if matched is None:
         result.notes.append(UNSEEN + ("" if held_out is not None else " (no dataset to look it up in: give --dataset)"))
     elif held_out is not None and held_out.protocol == "strict":
@@ -188,9 +178,9 @@ def solve_task(model: ACTModel, meta: DatasetMetadata, task: arc.ArcTask, *, dat
         if max(pair.input.shape) > canvas:
             raise HrmError(f"test input {k} is {pair.input.shape[0]}x{pair.input.shape[1]}, larger than the model's {canvas}x{canvas} canvas")
         tokens = np.stack([arc.encode_grid(aug.apply(pair.input), 0, 0, canvas) for aug in augs])  # the test split's untranslated layout
-        preds, q_halts = run_segments(model, tokens, np.asarray(ids), n_steps)
+        preds, q_halts = run_segments(model, tokens, np.asarray(ids), n_segments)
         by_segment, first, first_p = [], [], []
-        for s in range(n_steps):
+        for s in range(n_segments):
             cands, originals, empty = _vote(crop_batch(preds[s], canvas), augs, sigmoid(q_halts[s]), expected)
             by_segment.append(cands[:2])
             first.append(originals[0])
@@ -244,7 +234,7 @@ def format_result(r: ArcSolveResult) -> str:
         how = "by its grids" if r.matched_by == "content" else "by its id only: its grids differ from the held-out task's"
         out.append(f"task {r.matched}: held out in the model's dataset (protocol {r.protocol}), matched {how}")
         out.append(f"votes over {len(r.variants)} of its {r.variants_available} trained variants (the original first), "
-                   f"{r.steps} ACT segments each")
+                   f"{r.segments} ACT segments each")
     else:
         out.append(f"task {r.task.id}: not a task of the model's dataset")
     out += [f"note: {n}" for n in r.notes]
@@ -290,12 +280,12 @@ def _cand_json(c: Candidate) -> dict[str, Any]:
 def payload(r: ArcSolveResult) -> dict[str, Any]:
     return {
         "kind": "arc", "task_id": r.task.id, "matched": r.matched, "matched_by": r.matched_by, "known": r.matched is not None, "protocol": r.protocol,
-        "notes": r.notes, "variants": r.variants, "variants_available": r.variants_available, "steps": r.steps,
+        "notes": r.notes, "variants": r.variants, "variants_available": r.variants_available, "segments": r.segments,
         "demonstrations": [{"input": _grid_json(p.input), "output": _grid_json(p.output)} for p in r.task.train],
         "tests": [{
             "index": t.index, "input": _grid_json(t.input), "expected": _grid_json(t.expected), "empty": t.empty,
             "answers": [_cand_json(c) for c in t.candidates[:2]],
-            "segments": [{"step": s + 1, "prediction": _grid_json(t.first_variant[s]), "p_halt": t.first_p_halt[s],
+            "segments": [{"segment": s + 1, "prediction": _grid_json(t.first_variant[s]), "p_halt": t.first_p_halt[s],
                           "answers": [_cand_json(c) for c in t.by_segment[s]]} for s in range(len(t.by_segment))],
         } for t in r.tests],
     }
@@ -370,7 +360,7 @@ class ArcSolver:
         return [{"name": f"held-out task {ids[i]}", "text": json.dumps({ids[i]: held_out.tasks[ids[i]].to_json()})} for i in picks]
 
     def solve_text(self, model: ACTModel, meta: DatasetMetadata, text: str, *, name: str, dataset: Path | None,
-                   index: int | None, variants: int, steps: int | None) -> ArcSolveResult:
+                   index: int | None, variants: int, segments: int | None) -> ArcSolveResult:
         held_out, _ = dataset_views(dataset, meta)
         if held_out is not None and text.strip() in held_out.tasks:  # a held-out task named by its id
             task = held_out.tasks[text.strip()]
@@ -379,7 +369,7 @@ class ArcSolver:
             raise HrmError(f"{text.strip()[:40]!r} is neither an ARC task (JSON) nor {where}")
         else:
             task = read_task_text(text, name)
-        return solve_task(model, meta, task, dataset=dataset, index=index, variants=variants, steps=steps)
+        return solve_task(model, meta, task, dataset=dataset, index=index, variants=variants, segments=segments)
 
     def format(self, result: ArcSolveResult) -> str:
         return format_result(result)

@@ -126,20 +126,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"interrupted{by} at step {summary['step']}; " + (f"continue with: hrm train --resume {trainer.run_dir}" if saved
                                                                    else "no checkpoint was written"))
     if summary["eval"]:
-        arc = f", ARC pass@2 {summary['eval']['ARC/pass@2']:.4f}" if "ARC/pass@2" in summary["eval"] else ""
-        print(f"step {summary['step']}: eval exact accuracy {summary['eval']['exact_accuracy']:.4f}, "
-              f"token accuracy {summary['eval']['accuracy']:.4f}{arc}")
+        print(f"step {summary['step']}: {eval_line(summary['eval'], trainer.dataset.metadata.task)}")
     if saved:  # never name a folder that does not exist
         curves = plot_run_or_warn(trainer.run_dir)
         print(f"checkpoints in {trainer.run_dir / 'checkpoints'}" + (f"; curves in {curves}" if curves else ""))
     return code
 
 
+def eval_line(metrics: dict[str, float], task_name: str) -> str:
+    """The evaluation in one line: the generic accuracies, then the task's headline metrics (ARC: pass@2)."""
+    from hrmkit.tasks import get_task
+
+    own = [f", {label} {metrics[key]:.4f}" for key, label in get_task(task_name).headline_metrics.items() if key in metrics]
+    return f"eval exact accuracy {metrics['exact_accuracy']:.4f}, token accuracy {metrics['accuracy']:.4f}" + "".join(own)
+
+
 def _cmd_eval(args: argparse.Namespace) -> None:
     from hrmkit.evaluate import ReportNotWritten, evaluate_checkpoint, format_report
 
     try:
-        report = evaluate_checkpoint(args.checkpoint, args.dataset, split=args.split, steps=args.steps, max_examples=args.max_examples,
+        report = evaluate_checkpoint(args.checkpoint, args.dataset, split=args.split, segments=args.steps, max_examples=args.max_examples,
                                      batch_size=args.batch_size, device_name=args.device, out=args.out, progress=not args.quiet)
     except ReportNotWritten as e:  # a finished evaluation is shown even when its report cannot be saved
         print(format_report(e.report))
@@ -194,7 +200,7 @@ def _cmd_solve(args: argparse.Namespace) -> None:
             solver.check_picture(Path(args.trace_out))
         result = solve_task_file(args.checkpoint, model, meta, solver, args.puzzle, dataset=args.dataset,
                                  index=None if args.all else args.index or 0, variants=8 if args.variants is None else args.variants,
-                                 steps=args.steps)
+                                 segments=args.steps)
         print(solver.format(result))
         if args.trace_out:
             print(f"picture: {solver.draw(result, Path(args.trace_out))}")
@@ -209,8 +215,8 @@ def _cmd_solve(args: argparse.Namespace) -> None:
         from hrmkit.trace_viz import check_trace_path
 
         check_trace_path(args.trace_out)  # before the model runs
-    trace = solve(model, meta, puzzle, steps=args.steps)
-    print(format_trace(trace, meta, show_every_step=not args.final_only))
+    trace = solve(model, meta, puzzle, segments=args.steps)
+    print(format_trace(trace, meta, show_every_segment=not args.final_only))
     if args.trace_out:
         from hrmkit.trace_viz import write_trace_picture
 

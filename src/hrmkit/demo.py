@@ -109,7 +109,7 @@ def _train_and_show(trainer: Trainer, cfg: TrainConfig, out_path: Path, max_step
 
     print(f"[3/4] evaluating on {meta.splits['test'].total_examples} held-out puzzles (never seen in training), "
           f"thinking for {TEST_SEGMENTS} ACT segments (training used {cfg.arch.halt_max_steps})")
-    result = trainer.run_eval(steps=TEST_SEGMENTS)
+    result = trainer.run_eval(segments=TEST_SEGMENTS)
     m = result.metrics
     print(f"      exact accuracy {m['exact_accuracy']:.1%} (whole puzzle right), token accuracy {m['accuracy']:.1%}")
     print("      exact accuracy after each ACT segment: " + "  ".join(f"{v:.1%}" for v in result.exact_by_step))
@@ -118,7 +118,7 @@ def _train_and_show(trainer: Trainer, cfg: TrainConfig, out_path: Path, max_step
     index = int(np.random.default_rng(seed).integers(test.num_examples))  # the demo's seed picks it: a rerun shows the same puzzle
     print(f"[4/4] solving held-out puzzle #{index}, segment by segment ([x] = changed since the previous segment)")
     with trainer.inference_weights():
-        trace = solve(trainer.model, meta, np.asarray(test.inputs[index], dtype=np.int32), steps=TEST_SEGMENTS)
+        trace = solve(trainer.model, meta, np.asarray(test.inputs[index], dtype=np.int32), segments=TEST_SEGMENTS)
     print(format_trace(trace, meta))
     right, wrong, scored = verdict(trace.answer, np.asarray(test.labels[index]), meta.ignore_label_id)
     if right:

@@ -27,3 +27,12 @@ def decode_fault(data: bytes, e: UnicodeDecodeError, first_line: int = 1) -> str
     line = data.count(b"\n", 0, e.start) + first_line
     column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
     return f"line {line}, column {column} (byte 0x{data[e.start]:02x})"
+
+
+def renamed(name: str, value: object, old_name: str, old_value: object) -> object:
+    """A keyword that may still come under its old name (ACT repetitions were called "steps", now "segments")."""
+    if old_value is None:
+        return value
+    if value is not None:
+        raise HrmError(f"give {name} or its old name {old_name}, not both")
+    return old_value

@@ -21,7 +21,7 @@ from hrmkit import jsonio
 from hrmkit.atomic import WriteError, atomic_write_text, check_writable
 from hrmkit.data.format import DatasetMetadata, SplitArrays
 from hrmkit.data.loader import eval_batches
-from hrmkit.errors import HrmError, check_at_least
+from hrmkit.errors import HrmError, check_at_least, renamed
 from hrmkit.metrics import accumulate, accumulation_dtype, summarise
 from hrmkit.models.act import ACTModel
 from hrmkit.models.losses import IGNORE_LABEL_ID, act_loss
@@ -44,12 +44,14 @@ def to_device(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, t
 
 @torch.no_grad()
 def evaluate(model: ACTModel, split: SplitArrays, meta: DatasetMetadata, batch_size: int, device: torch.device, *,
-             steps: int | None = None, max_examples: int | None = None, rank: int = 0, world_size: int = 1,
+             segments: int | None = None, max_examples: int | None = None, rank: int = 0, world_size: int = 1,
              keep_predictions: bool = False, identifiers: list[str] | None = None, dataset_path: str | os.PathLike | None = None,
-             progress: bool = False) -> EvalResult:
-    """Run ``split`` through the model. ``dataset_path`` (the split's dataset folder) lets the task's streaming
-    evaluator read what it scores against (ARC: the original tasks); without it only the generic metrics are made."""
-    check_at_least("steps", steps, 1)
+             progress: bool = False, steps: int | None = None) -> EvalResult:
+    """Run ``split`` through the model for ``segments`` ACT segments (default: its halt_max_steps). ``dataset_path``
+    (the split's dataset folder) lets the task's streaming evaluator read what it scores against (ARC: the original
+    tasks); without it only the generic metrics are made. ``steps`` is the old name of ``segments``."""
+    segments = renamed("segments", segments, "steps", steps)  # type: ignore[assignment]
+    check_at_least("segments", segments, 1)
     check_at_least("batch_size", batch_size, 1)
     check_at_least("max_examples", max_examples, 1)
     task = get_task(meta.task)
@@ -58,13 +60,8 @@ def evaluate(model: ACTModel, split: SplitArrays, meta: DatasetMetadata, batch_s
         if identifiers is None:
             identifiers = jsonio.read(Path(dataset_path) / "identifiers.json")
         evaluator = task.make_evaluator(split, meta, identifiers, Path(dataset_path))  # a fresh one: no state from earlier evaluations
-    # The whole-array hook (plug-ins' simple path) keeps every prediction; a streaming evaluator keeps none here.
-    keep_predictions = keep_predictions or task.needs_predictions
     token_dtype = torch.uint8 if meta.vocab_size <= 256 else torch.int32  # ARC-1: 419k x 900 predictions, 377 MB as uint8, 3 GB as int64
-    was_training, old_steps = model.training, model.halt_max_steps
-    model.eval()
-    model.halt_max_steps = steps or old_steps
-    n_steps = model.halt_max_steps
+    n_steps = segments or model.halt_max_steps
     sums: dict[str, torch.Tensor] = {}
     dtype = accumulation_dtype(device)
     exact_by_step = torch.zeros(n_steps, dtype=dtype, device=device)
@@ -72,33 +69,27 @@ def evaluate(model: ACTModel, split: SplitArrays, meta: DatasetMetadata, batch_s
     preds, q_halts = [], []
     total = split.num_examples if max_examples is None else min(max_examples, split.num_examples)
     batch_size = min(batch_size, -(-max(total, 1) // world_size) * world_size)  # no rows of padding beyond the split
-    try:
-        batches = eval_batches(split, batch_size, rank, world_size, meta.pad_id, meta.ignore_label_id, max_examples)
-        bar = tqdm(batches, total=-(-total // batch_size), desc="eval", unit="batch", disable=not progress, leave=False)
-        for idx, batch in bar:
-            tb = to_device(batch, device)
-            carry = model.initial_carry(tb)
-            for s in range(n_steps):
-                carry, out = model(carry, tb)
-                labels = carry.data["labels"]
-                mask = labels != IGNORE_LABEL_ID
-                right = ((out["logits"].argmax(-1) == labels) | ~mask).all(-1) & mask.any(-1)
-                exact_by_step[s] += right.sum()
-            _, m = act_loss(out, carry.data["labels"], carry.halted, carry.steps, model.config.loss_type)
-            accumulate(sums, m, dtype)
-            rows += int((idx >= 0).sum())
-            if keep_predictions or evaluator is not None:
-                real = idx >= 0
-                tokens = out["logits"].argmax(-1).to(token_dtype).cpu().numpy()[real]
-                q_halt = out["q_halt_logits"].float().cpu().numpy()[real]
-                if evaluator is not None:
-                    evaluator.update(idx[real].astype(np.int64), tokens, q_halt)
-                if keep_predictions:
-                    preds.append(tokens)
-                    q_halts.append(q_halt)
-    finally:
-        model.halt_max_steps = old_steps
-        model.train(was_training)
+    batches = eval_batches(split, batch_size, rank, world_size, meta.pad_id, meta.ignore_label_id, max_examples)
+    bar = tqdm(batches, total=-(-total // batch_size), desc="eval", unit="batch", disable=not progress, leave=False)
+    for idx, batch in bar:
+        tb = to_device(batch, device)
+        for s, (carry, out) in enumerate(model.rollout(tb, n_steps)):
+            labels = carry.data["labels"]
+            mask = labels != IGNORE_LABEL_ID
+            right = ((out["logits"].argmax(-1) == labels) | ~mask).all(-1) & mask.any(-1)
+            exact_by_step[s] += right.sum()
+        _, m = act_loss(out, carry.data["labels"], carry.halted, carry.steps, model.config.loss_type)
+        accumulate(sums, m, dtype)
+        rows += int((idx >= 0).sum())
+        if keep_predictions or evaluator is not None:
+            real = idx >= 0
+            tokens = out["logits"].argmax(-1).to(token_dtype).cpu().numpy()[real]
+            q_halt = out["q_halt_logits"].float().cpu().numpy()[real]
+            if evaluator is not None:
+                evaluator.update(idx[real].astype(np.int64), tokens, q_halt)
+            if keep_predictions:
+                preds.append(tokens)
+                q_halts.append(q_halt)
     keys = sorted(sums)
     packed = torch.cat([torch.stack([sums[k] for k in keys]) if keys else exact_by_step[:0], rows[None], exact_by_step])
     distributed = dist.is_available() and dist.is_initialized() and world_size > 1
@@ -114,8 +105,6 @@ def evaluate(model: ACTModel, split: SplitArrays, meta: DatasetMetadata, batch_s
         predictions=np.concatenate(preds) if preds else None,
         q_halt_logits=np.concatenate(q_halts) if q_halts else None,
     )
-    if task.needs_predictions and rank == 0:
-        result.metrics.update(task.evaluate_hook(result, split, meta, identifiers))
     if evaluator is not None:
         if distributed:  # every process voted on its own slice: rank 0 merges the stores, then scores
             gathered: list[Any] | None = [None] * world_size if rank == 0 else None
@@ -133,21 +122,23 @@ def evaluate(model: ACTModel, split: SplitArrays, meta: DatasetMetadata, batch_s
 
 
 def evaluate_checkpoint(checkpoint_path: str | os.PathLike, dataset_path: str | os.PathLike, *, split: str = "test",
-                        steps: int | Sequence[int] | None = None, max_examples: int | None = None, batch_size: int = 256,
-                        device_name: str = "auto", out: str | os.PathLike | None = None, progress: bool = False) -> dict[str, Any]:
+                        segments: int | Sequence[int] | None = None, max_examples: int | None = None, batch_size: int = 256,
+                        device_name: str = "auto", out: str | os.PathLike | None = None, progress: bool = False,
+                        steps: int | Sequence[int] | None = None) -> dict[str, Any]:
     """Evaluate a checkpoint (or a run's newest) on a dataset split; writes and returns a JSON report.
 
-    ``steps`` as a list of segment counts also measures exact accuracy after each of them (one run of the
+    ``segments`` as a list of ACT segment counts also measures exact accuracy after each of them (one run of the
     largest: evaluation never halts early, so the first s segments of a longer run are an s-segment run)
-    and draws that curve to a PNG beside the report."""
+    and draws that curve to a PNG beside the report. ``steps`` is the old name of ``segments``."""
     from hrmkit import checkpoint
     from hrmkit.data.format import load_dataset
     from hrmkit.runtime import select_device
 
-    step_list = list(steps) if isinstance(steps, Sequence) else [steps]
-    if isinstance(steps, Sequence) and not step_list:
-        raise HrmError("steps: give at least one number of ACT segments")
-    for name, value in [("steps", s) for s in step_list] + [("batch_size", batch_size), ("max_examples", max_examples)]:
+    segments = renamed("segments", segments, "steps", steps)  # type: ignore[assignment]
+    counts = list(segments) if isinstance(segments, Sequence) else [segments]
+    if isinstance(segments, Sequence) and not counts:
+        raise HrmError("segments: give at least one number of ACT segments")
+    for name, value in [("segments", s) for s in counts] + [("batch_size", batch_size), ("max_examples", max_examples)]:
         check_at_least(name, value, 1)  # before loading anything
     if out is not None:  # a path the user gave that cannot be written is refused before the evaluation, not after it
         check_writable(out, file=True)
@@ -156,20 +147,22 @@ def evaluate_checkpoint(checkpoint_path: str | os.PathLike, dataset_path: str | 
     model, meta = checkpoint.from_pretrained(ckpt, device)
     ds = load_dataset(dataset_path)
     check_compatible(meta, ds.metadata, str(ds.path))
-    curve = sorted(set(steps)) if isinstance(steps, Sequence) and len(steps) > 1 else None
-    run_steps = max(curve) if curve else (steps[0] if isinstance(steps, Sequence) else steps)
-    trained_steps = model.halt_max_steps
-    result = evaluate(model, ds[split], ds.metadata, batch_size, device, steps=run_steps, max_examples=max_examples,
+    curve = sorted(set(counts)) if len(counts) > 1 else None
+    run_segments = max(curve) if curve else counts[0]
+    trained = model.halt_max_steps
+    result = evaluate(model, ds[split], ds.metadata, batch_size, device, segments=run_segments, max_examples=max_examples,
                       identifiers=ds.identifiers, dataset_path=ds.path, progress=progress)
-    report = {"checkpoint": str(ckpt), "dataset": str(ds.path), "split": split, "steps": run_steps or trained_steps,
-              **result.metrics, "exact_by_step": result.exact_by_step}
-    report_path = Path(out or ckpt / f"eval-{ds.path.name}-{split}{'-steps' if curve else ''}.json")
+    # The "steps" metric (mean ACT segments per example) is the segment count itself here: evaluation never halts early.
+    metrics = {k: v for k, v in result.metrics.items() if k != "steps"}
+    report = {"checkpoint": str(ckpt), "dataset": str(ds.path), "split": split, "segments": run_segments or trained,
+              **metrics, "exact_by_segment": result.exact_by_step}
+    report_path = Path(out or ckpt / f"eval-{ds.path.name}-{split}{'-segments' if curve else ''}.json")
     if result.evaluator is not None:
         report.update(result.evaluator.report())
         report["summary"] = result.evaluator.summary()
     if curve:
-        report["trained_steps"] = trained_steps
-        report["exact_by_steps"] = {str(s): result.exact_by_step[s - 1] for s in curve}
+        report["halt_max_steps"] = trained
+        report["exact_by_segments"] = {str(s): result.exact_by_step[s - 1] for s in curve}
     try:
         _write_report(report, report_path, result.evaluator, curve, f"{meta.task} {'x'.join(map(str, meta.grid_shape))}, "
                                                                      f"{int(result.metrics['count'])} {split} examples")
@@ -188,13 +181,13 @@ class ReportNotWritten(WriteError):
 
 def _write_report(report: dict[str, Any], report_path: Path, evaluator: StreamEvaluator | None, curve: list[int] | None,
                   title: str) -> None:
-    """The files of a finished evaluation: the task's own (ARC: a submission), the steps curve, then the JSON report."""
+    """The files of a finished evaluation: the task's own (ARC: a submission), the segments curve, then the JSON report."""
     if evaluator is not None:
         report.update(evaluator.write_outputs(report_path))
     if curve:
-        from hrmkit.viz import plot_steps_curve
+        from hrmkit.viz import plot_segments_curve
 
-        report["plot_path"] = str(plot_steps_curve(curve, [report["exact_by_steps"][str(s)] for s in curve], report["trained_steps"],
+        report["plot_path"] = str(plot_segments_curve(curve, [report["exact_by_segments"][str(s)] for s in curve], report["halt_max_steps"],
                                                    report_path.with_suffix(".png"), title))
     atomic_write_text(report_path, json.dumps(report, indent=2))
     report["report_path"] = str(report_path)
@@ -210,13 +203,13 @@ def check_compatible(model_meta: DatasetMetadata, data_meta: DatasetMetadata, wh
 
 
 def format_report(report: dict[str, Any]) -> str:
-    curve = "  ".join(f"{i + 1}:{v:.3f}" for i, v in enumerate(report["exact_by_step"]))
+    curve = "  ".join(f"{i + 1}:{v:.3f}" for i, v in enumerate(report["exact_by_segment"]))
     text = (f"exact accuracy {report['exact_accuracy']:.4f}   token accuracy {report['accuracy']:.4f}   "
-            f"mean ACT steps {report['steps']:.2f}   examples {int(report['count'])}\n"
+            f"ACT segments {report['segments']}   examples {int(report['count'])}\n"
             f"exact accuracy after each segment: {curve}")
-    if "exact_by_steps" in report:
-        points = "  ".join(f"{s}:{v:.3f}" for s, v in report["exact_by_steps"].items())
-        text += f"\nexact accuracy against ACT steps (trained with {report['trained_steps']}): {points}"
+    if "exact_by_segments" in report:
+        points = "  ".join(f"{s}:{v:.3f}" for s, v in report["exact_by_segments"].items())
+        text += f"\nexact accuracy against ACT segments (trained with up to {report['halt_max_steps']}): {points}"
         if "plot_path" in report:
             text += f"\ncurve: {report['plot_path']}"
     for line in report.get("summary", []):

@@ -203,7 +203,7 @@ def _whole_task(body: dict[str, Any], session: Session, solver: TaskSolver, step
     started = time.perf_counter()
     with session.lock, torch.inference_mode():
         result = solver.solve_text(session.model, session.meta, text, name="pasted task", dataset=session.dataset, index=index,
-                                   variants=variants, steps=steps)
+                                   variants=variants, segments=steps)
     return {**solver.payload(result), "seconds": round(time.perf_counter() - started, 4)}
 
 
@@ -211,10 +211,10 @@ def trace_payload(trace: SolveTrace, session: Session) -> dict[str, Any]:
     task, meta = session.task, session.meta
     puzzle = task.cells(trace.puzzle, meta)
     segments, previous = [], puzzle
-    for s in trace.steps:
+    for s in trace.segments:
         cells = task.cells(s.prediction, meta)
         segments.append({
-            "step": s.step, "cells": cells, "changed": [i for i, (a, b) in enumerate(zip(cells, previous)) if a != b],
+            "segment": s.segment, "cells": cells, "changed": [i for i, (a, b) in enumerate(zip(cells, previous)) if a != b],
             "q_halt": s.q_halt_logit, "q_continue": s.q_continue_logit, "p_halt": s.q_halt_prob, "halts": s.halts, "valid": s.valid,
         })
         previous = cells
@@ -277,7 +277,7 @@ def create_app(session: Session) -> Flask:
         tokens = _parse(body.get("puzzle"), session)
         started = time.perf_counter()
         with session.lock, torch.inference_mode():
-            trace = solve(session.model, session.meta, tokens, steps=steps)
+            trace = solve(session.model, session.meta, tokens, segments=steps)
         return jsonify(**trace_payload(trace, session), seconds=round(time.perf_counter() - started, 4))
 
     return app

@@ -18,16 +18,16 @@ import torch
 from hrmkit import jsonio
 from hrmkit.checkpoint import from_pretrained
 from hrmkit.data.format import DatasetMetadata
-from hrmkit.errors import HrmError, check_at_least
+from hrmkit.errors import HrmError, check_at_least, renamed
 from hrmkit.models import ACTModel
 from hrmkit.tasks import TaskSolver, get_task
 
-__all__ = ["SolveStep", "SolveTrace", "format_trace", "from_pretrained", "puzzle_from_dataset", "solve", "solve_task_file"]
+__all__ = ["SolveSegment", "SolveTrace", "format_trace", "from_pretrained", "puzzle_from_dataset", "solve", "solve_task_file"]
 
 
 @dataclass
-class SolveStep:
-    step: int
+class SolveSegment:
+    segment: int
     prediction: np.ndarray  # tokens [seq_len]
     q_halt_logit: float
     q_continue_logit: float | None  # None for a core without a Q-continue head (TRM's default)
@@ -44,18 +44,18 @@ class SolveStep:
 @dataclass
 class SolveTrace:
     puzzle: np.ndarray
-    steps: list[SolveStep] = field(default_factory=list)
+    segments: list[SolveSegment] = field(default_factory=list)
     halt_rule: str = "q_halt > 0"  # ACTModel.halt_rule of the model that made the trace
     halt_max_steps: int = 1  # the step limit training halts at when the rule never fires
 
     @property
     def answer(self) -> np.ndarray:
-        return self.steps[-1].prediction
+        return self.segments[-1].prediction
 
     @property
     def rule_halt_step(self) -> int | None:
         """The first segment at which the model's halting rule fires; None when it never does."""
-        return next((s.step for s in self.steps if s.halts), None)
+        return next((s.segment for s in self.segments if s.halts), None)
 
     @property
     def halt_step(self) -> int | None:
@@ -64,24 +64,24 @@ class SolveTrace:
         fired = self.rule_halt_step
         if fired is not None:
             return fired
-        return self.halt_max_steps if len(self.steps) >= self.halt_max_steps else None
+        return self.halt_max_steps if len(self.segments) >= self.halt_max_steps else None
 
     def decision(self) -> str:
         """One sentence: where the model stops and why, with the numbers."""
         fired = self.rule_halt_step
         if fired is not None:
-            s = self.steps[fired - 1]
+            s = self.segments[fired - 1]
             return f"the model halts at segment {fired}: its first segment with {self.halt_rule} ({_q_values(s)})"
-        best = max(self.steps, key=lambda s: s.q_halt_logit if s.q_continue_logit is None else s.q_halt_logit - s.q_continue_logit)
-        closest = f"closest at segment {best.step}: {_q_values(best)}"
-        if len(self.steps) >= self.halt_max_steps:
+        best = max(self.segments, key=lambda s: s.q_halt_logit if s.q_continue_logit is None else s.q_halt_logit - s.q_continue_logit)
+        closest = f"closest at segment {best.segment}: {_q_values(best)}"
+        if len(self.segments) >= self.halt_max_steps:
             return (f"the halting rule ({self.halt_rule}) never fired ({closest}); the model stops at its step limit, "
                     f"segment {self.halt_max_steps} (halt_max_steps)")
-        return (f"the halting rule ({self.halt_rule}) never fired in the {len(self.steps)} segments run ({closest}); "
+        return (f"the halting rule ({self.halt_rule}) never fired in the {len(self.segments)} segments run ({closest}); "
                 f"the model would go on to its step limit, segment {self.halt_max_steps}")
 
 
-def _q_values(s: SolveStep) -> str:
+def _q_values(s: SolveSegment) -> str:
     text = f"q_halt {s.q_halt_logit:+.2f}, P(halt) {s.q_halt_prob:.2f}"
     return text if s.q_continue_logit is None else f"{text}, q_continue {s.q_continue_logit:+.2f}"
 
@@ -99,10 +99,12 @@ def puzzle_from_dataset(path: str | os.PathLike, split: str, index: int, model_m
     return np.asarray(arrays.inputs[index], dtype=np.int32)
 
 
-@torch.no_grad()
-def solve(model: ACTModel, meta: DatasetMetadata, puzzle: str | np.ndarray, steps: int | None = None) -> SolveTrace:
-    """Run ``steps`` segments (default: the model's halt_max_steps) and record each one's answer."""
-    check_at_least("steps", steps, 1)
+def solve(model: ACTModel, meta: DatasetMetadata, puzzle: str | np.ndarray, segments: int | None = None, *,
+          steps: int | None = None) -> SolveTrace:
+    """Run ``segments`` ACT segments (default: the model's halt_max_steps) and record each one's answer; past
+    halt_max_steps the model goes on thinking from its state (``ACTModel.rollout``). ``steps``: the old name."""
+    segments = renamed("segments", segments, "steps", steps)  # type: ignore[assignment]
+    check_at_least("segments", segments, 1)
     task = get_task(meta.task)
     tokens = task.parse(puzzle, meta) if isinstance(puzzle, str) else np.asarray(puzzle, dtype=np.int32)
     device = next(model.parameters()).device
@@ -111,33 +113,21 @@ def solve(model: ACTModel, meta: DatasetMetadata, puzzle: str | np.ndarray, step
         "labels": torch.zeros(1, len(tokens), dtype=torch.int32, device=device),
         "puzzle_identifiers": torch.zeros(1, dtype=torch.int32, device=device),
     }
-    was_training, limit = model.training, model.halt_max_steps
-    n_steps = steps or limit
-    model.eval()
-    # Eval mode halts (and so restarts from the initial state) only at halt_max_steps: raise it for the
-    # run, as evaluate() does, so that segments past the training limit go on thinking instead of restarting.
-    model.halt_max_steps = max(n_steps, limit)
-    trace = SolveTrace(puzzle=tokens, halt_rule=model.halt_rule, halt_max_steps=limit)
-    carry = model.initial_carry(batch)
+    trace = SolveTrace(puzzle=tokens, halt_rule=model.halt_rule, halt_max_steps=model.halt_max_steps)
     previous = tokens
-    try:
-        for step in range(1, n_steps + 1):
-            carry, out = model(carry, batch)
-            pred = out["logits"][0].argmax(-1).cpu().numpy().astype(np.int32)
-            q_halt, q_continue = out["q_halt_logits"][0].float(), out["q_continue_logits"][0].float()
-            has_continue = model.core.has_q_continue
-            trace.steps.append(SolveStep(
-                step=step, prediction=pred, q_halt_logit=float(q_halt), q_continue_logit=float(q_continue) if has_continue else None,
-                halts=bool(model.wants_halt(q_halt, q_continue)), changed=int((pred != previous).sum()),
-                valid=task.check_answer(tokens, pred, meta)))
-            previous = pred
-    finally:
-        model.halt_max_steps = limit
-        model.train(was_training)
+    has_continue = model.core.has_q_continue
+    for segment, (_, out) in enumerate(model.rollout(batch, segments or model.halt_max_steps), start=1):
+        pred = out["logits"][0].argmax(-1).cpu().numpy().astype(np.int32)
+        q_halt, q_continue = out["q_halt_logits"][0].float(), out["q_continue_logits"][0].float()
+        trace.segments.append(SolveSegment(
+            segment=segment, prediction=pred, q_halt_logit=float(q_halt), q_continue_logit=float(q_continue) if has_continue else None,
+            halts=bool(model.wants_halt(q_halt, q_continue)), changed=int((pred != previous).sum()),
+            valid=task.check_answer(tokens, pred, meta)))
+        previous = pred
     return trace
 
 
-def format_trace(trace: SolveTrace, meta: DatasetMetadata, show_every_step: bool = True) -> str:
+def format_trace(trace: SolveTrace, meta: DatasetMetadata, show_every_segment: bool = True) -> str:
     """The puzzle, each segment's answer (cells that changed since the previous one in brackets), and a verdict."""
     task = get_task(meta.task)
     w = meta.grid_shape[1]
@@ -149,18 +139,18 @@ def format_trace(trace: SolveTrace, meta: DatasetMetadata, show_every_step: bool
 
     out = ["puzzle:", *grid_lines(trace.puzzle, None)]
     previous = trace.puzzle
-    for s in trace.steps:
-        if show_every_step or s is trace.steps[-1]:
+    for s in trace.segments:
+        if show_every_segment or s is trace.segments[-1]:
             verdict = {True: "valid", False: "not valid", None: "?"}[s.valid]
-            out.append(f"\nsegment {s.step}: {s.changed} cells changed, {_q_values(s)}: {'halt' if s.halts else 'continue'}, "
+            out.append(f"\nsegment {s.segment}: {s.changed} cells changed, {_q_values(s)}: {'halt' if s.halts else 'continue'}, "
                        f"answer {verdict}")
             out += grid_lines(s.prediction, previous)
         previous = s.prediction
     out.append(f"\n{trace.decision()}")
     stop = trace.halt_step
-    if stop is not None and stop < len(trace.steps):
-        out.append(f"answer at segment {stop}: {_verdict(trace.steps[stop - 1].valid)}")
-    out.append(f"answer after the last segment run ({len(trace.steps)}): {_verdict(trace.steps[-1].valid)}")
+    if stop is not None and stop < len(trace.segments):
+        out.append(f"answer at segment {stop}: {_verdict(trace.segments[stop - 1].valid)}")
+    out.append(f"answer after the last segment run ({len(trace.segments)}): {_verdict(trace.segments[-1].valid)}")
     return "\n".join(out)
 
 
@@ -200,11 +190,11 @@ def names_a_file(arg: str) -> bool:
 
 def solve_task_file(checkpoint_path: str | os.PathLike, model: ACTModel, meta: DatasetMetadata, solver: TaskSolver, puzzle: str | None, *,
                     dataset: str | os.PathLike | None = None, index: int | None = 0, variants: int = 8,
-                    steps: int | None = None) -> Any:
+                    segments: int | None = None) -> Any:
     """`hrm solve` for a task whose unit is a whole task file (ARC): ``puzzle`` is the file, or a held-out task's id."""
     if puzzle is None:
         raise HrmError("give a task: a task .json file, or the id of a held-out task of the model's dataset")
-    check_at_least("steps", steps, 1)
+    check_at_least("segments", segments, 1)
     data = model_dataset(checkpoint_path, meta, dataset)
     path = Path(puzzle)
     is_file = names_a_file(puzzle)
@@ -213,4 +203,4 @@ def solve_task_file(checkpoint_path: str | os.PathLike, model: ACTModel, meta: D
     text, name = (jsonio.read_text(path), path.stem) if is_file else (puzzle, puzzle)
     if is_file and path.suffix.lower() == ".json":
         jsonio.loads(text, str(path))  # a fault in the JSON itself is told naming the file (the solver sees only its text)
-    return solver.solve_text(model, meta, text, name=name, dataset=data, index=index, variants=variants, steps=steps)
+    return solver.solve_text(model, meta, text, name=name, dataset=data, index=index, variants=variants, segments=segments)

@@ -38,7 +38,7 @@ _WALL_CHARS = {"#"}
 
 def frame_count(trace: SolveTrace) -> int:
     """Panels in a PNG and frames in a GIF: the puzzle, then one per segment."""
-    return 1 + len(trace.steps)
+    return 1 + len(trace.segments)
 
 
 def _draw(ax: Axes, trace: SolveTrace, meta: DatasetMetadata, frame: int) -> None:
@@ -48,11 +48,11 @@ def _draw(ax: Axes, trace: SolveTrace, meta: DatasetMetadata, frame: int) -> Non
     if frame == 0:
         cells, previous, title = puzzle, puzzle, "puzzle"
     else:
-        s = trace.steps[frame - 1]
+        s = trace.segments[frame - 1]
         cells = task.cells(s.prediction, meta)
-        previous = puzzle if frame == 1 else task.cells(trace.steps[frame - 2].prediction, meta)
+        previous = puzzle if frame == 1 else task.cells(trace.segments[frame - 2].prediction, meta)
         verdict = {True: "valid", False: "not valid", None: "unchecked"}[s.valid]
-        title = f"segment {s.step}: {'HALT' if s.halts else 'go on'}\nP(halt) {s.q_halt_prob:.2f}, {verdict}"
+        title = f"segment {s.segment}: {'HALT' if s.halts else 'go on'}\nP(halt) {s.q_halt_prob:.2f}, {verdict}"
     colours = np.empty((h, w, 3))
     for i, ch in enumerate(cells):
         if frame and ch != previous[i]:

@@ -342,11 +342,11 @@ class Trainer:
             raise TrainingDiverged(f"weights hold nan or inf after step {bad_weights} (the loss was finite); "
                                    f"stopped without saving: {self._last_good()}")
 
-    def run_eval(self, steps: int | None = None) -> EvalResult:
+    def run_eval(self, segments: int | None = None) -> EvalResult:
         """Evaluate on the test split (with the EMA weights when the run keeps an EMA)."""
         with self.inference_weights():
             result = evaluate(self.model, self.dataset["test"], self.dataset.metadata, self.cfg.global_batch_size, self.rt.device,
-                              steps=steps, max_examples=self.cfg.eval_max_examples, rank=self.rt.rank, world_size=self.rt.world_size,
+                              segments=segments, max_examples=self.cfg.eval_max_examples, rank=self.rt.rank, world_size=self.rt.world_size,
                               identifiers=self.dataset.identifiers, dataset_path=self.dataset.path)
         result.evaluator = None  # its metrics are in; its store (ARC votes, up to ~0.4 GB) need not live until the next evaluation
         self.last_eval, self.last_eval_result = result.metrics, result

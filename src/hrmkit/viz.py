@@ -125,18 +125,18 @@ def plot_run_or_warn(run_dir: str | os.PathLike) -> Path | None:
         return None
 
 
-def plot_steps_curve(steps: list[int], exact: list[float], trained_steps: int, out: str | os.PathLike, title: str) -> Path:
+def plot_segments_curve(segments: list[int], exact: list[float], halt_max_steps: int, out: str | os.PathLike, title: str) -> Path:
     """Exact accuracy against the number of ACT segments run (test-time compute), log-2 x axis,
     with the training step limit marked: to its right the model thinks longer than it was trained to."""
     out = Path(out)
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(steps, exact, "o-")
-    for s, v in zip(steps, exact):
+    ax.plot(segments, exact, "o-")
+    for s, v in zip(segments, exact):
         ax.annotate(f"{v:.1%}", (s, v), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8)
-    ax.axvline(trained_steps, color="grey", linestyle="--", label=f"training limit ({trained_steps} segments)")
+    ax.axvline(halt_max_steps, color="grey", linestyle="--", label=f"training limit ({halt_max_steps} segments)")
     ax.set_xscale("log", base=2)
-    ax.set_xticks(steps, [str(s) for s in steps])
-    ax.set(title=f"exact accuracy against ACT steps\n{title}", xlabel="ACT segments run", ylabel="exact accuracy", ylim=(0, 1.05))
+    ax.set_xticks(segments, [str(s) for s in segments])
+    ax.set(title=f"exact accuracy against ACT segments\n{title}", xlabel="ACT segments run", ylabel="exact accuracy", ylim=(0, 1.05))
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     fig.tight_layout()

@@ -9,11 +9,13 @@ caller computes the loss and takes an optimizer step after each). As in the refe
   with a Q-continue head (HRM) halt when q_halt > q_continue, and learn q_continue from one more
   (no-grad) segment from the new state: sigmoid(q_halt_next if last step else max(q_halt_next,
   q_continue_next)); without one (TRM) halt when q_halt > 0, with no target and no extra segment;
-- evaluation never halts early: every slot runs ``halt_max_steps`` segments.
+- evaluation never halts early: :meth:`ACTModel.rollout` runs every slot for a given number of segments
+  (any number: past ``halt_max_steps`` a slot goes on thinking from its state instead of restarting).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -50,8 +52,11 @@ class ACTModel(nn.Module):
         super().__init__()
         self.core = core
         self.config = config
-        self.halt_max_steps = config.halt_max_steps
-        self.halt_exploration_prob = config.halt_exploration_prob
+
+    @property
+    def halt_max_steps(self) -> int:
+        """The segment at which training always halts (read-only: the config's value)."""
+        return self.config.halt_max_steps
 
     def initial_carry(self, batch: dict[str, torch.Tensor]) -> ACTCarry:
         B = batch["inputs"].shape[0]
@@ -73,7 +78,24 @@ class ACTModel(nn.Module):
         one place, so that what a trace reports is what training does."""
         return (q_halt > q_continue) if self.core.has_q_continue else (q_halt > 0)
 
-    def forward(self, carry: ACTCarry, batch: dict[str, torch.Tensor]) -> tuple[ACTCarry, dict[str, torch.Tensor]]:
+    @torch.no_grad()
+    def rollout(self, batch: dict[str, torch.Tensor], segments: int) -> Iterator[tuple[ACTCarry, dict[str, torch.Tensor]]]:
+        """Evaluation: run ``segments`` segments from a fresh carry, in eval mode, with no early halt and no restart;
+        yields (carry, outputs) after each. Every slot halts at the last segment, so the final carry scores as
+        training's does. Evaluation, `hrm solve` and ARC's voting all run through here."""
+        was_training = self.training
+        self.eval()
+        try:
+            carry = self.initial_carry(batch)
+            for _ in range(segments):
+                carry, outputs = self(carry, batch, limit=segments)
+                yield carry, outputs
+        finally:
+            self.train(was_training)
+
+    def forward(self, carry: ACTCarry, batch: dict[str, torch.Tensor], limit: int | None = None) -> tuple[ACTCarry, dict[str, torch.Tensor]]:
+        """One segment. ``limit``: the segment at which every slot halts (default ``halt_max_steps``; see :meth:`rollout`)."""
+        limit = self.config.halt_max_steps if limit is None else limit
         halted = carry.halted
         state = self.core.reset_state(carry.state, halted)
         steps = torch.where(halted, torch.zeros_like(carry.steps), carry.steps)
@@ -85,13 +107,13 @@ class ACTModel(nn.Module):
 
         with torch.no_grad():
             steps = steps + 1
-            is_last = steps >= self.halt_max_steps
+            is_last = steps >= limit
             halted = is_last
-            if self.training and self.halt_max_steps > 1:
+            if self.training and limit > 1:
                 halted = halted | self.wants_halt(q_halt, q_continue)
                 # Exploration: some slots must run at least a random number of segments.
-                explore = torch.rand_like(q_halt) < self.halt_exploration_prob
-                min_halt = explore * torch.randint_like(steps, low=2, high=self.halt_max_steps + 1)
+                explore = torch.rand_like(q_halt) < self.config.halt_exploration_prob
+                min_halt = explore * torch.randint_like(steps, low=2, high=limit + 1)
                 halted = halted & (steps >= min_halt)
                 if self.core.has_q_continue:
                     # Q-continue target: bootstrap from one more segment (no replay buffer, no target net).

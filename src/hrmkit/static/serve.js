@@ -200,7 +200,7 @@ function answerFigure(title, answer, total) {
 
 function showArcSegment(k) {
   $("arc-segment").value = k;
-  $("arc-segment-shown").textContent = `segment ${k} of ${arc.steps}`;
+  $("arc-segment-shown").textContent = `segment ${k} of ${arc.segments}`;
   arc.tests.forEach((test, i) => {
     const seg = test.segments[k - 1];
     const box = document.querySelector(`#arc-test-${i} .segment-grids`);
@@ -223,7 +223,7 @@ function playArc() {
   $("arc-play").textContent = "❚❚ Pause";
   timer = setInterval(() => {
     k += 1;
-    if (k > arc.steps) return stopArc();
+    if (k > arc.segments) return stopArc();
     showArcSegment(k);
   }, 700);
 }
@@ -235,7 +235,7 @@ function showArc(body) {
   const notes = body.notes.map((n) => { const p = document.createElement("p"); p.className = "note"; p.textContent = n; return p; });
   const head = document.createElement("p");
   head.textContent = body.known
-    ? `Task ${body.matched}: held out in the model's dataset (protocol ${body.protocol}); votes over ${body.variants.length} of its ${body.variants_available} trained variants, ${body.steps} segments each.`
+    ? `Task ${body.matched}: held out in the model's dataset (protocol ${body.protocol}); votes over ${body.variants.length} of its ${body.variants_available} trained variants, ${body.segments} segments each.`
     : `Task ${body.task_id}: not a task of the model's dataset.`;
   $("arc-notes").replaceChildren(head, ...notes);
   $("arc-demos").replaceChildren(...body.demonstrations.map((d, i) => {
@@ -259,9 +259,9 @@ function showArc(body) {
     box.append(grids);
     return box;
   }));
-  $("arc-segment").max = body.steps;
-  showArcSegment(body.steps);
-  $("status").textContent = `${body.tests.length} test input(s), ${body.steps} segments, in ${body.seconds.toFixed(2)} s`;
+  $("arc-segment").max = body.segments;
+  showArcSegment(body.segments);
+  $("status").textContent = `${body.tests.length} test input(s), ${body.segments} segments, in ${body.seconds.toFixed(2)} s`;
   document.body.dataset.state = "solved";
 }
 

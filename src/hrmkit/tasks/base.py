@@ -24,7 +24,6 @@ from hrmkit.data.format import Dataset, DatasetMetadata, SplitArrays, new_metada
 from hrmkit.errors import HrmError
 
 if TYPE_CHECKING:
-    from hrmkit.evaluate import EvalResult
     from hrmkit.models import ACTModel
 
 
@@ -109,7 +108,7 @@ class TaskSolver(Protocol):
         ...
 
     def solve_text(self, model: ACTModel, meta: DatasetMetadata, text: str, *, name: str, dataset: Path | None,
-                   index: int | None, variants: int, steps: int | None) -> Any:
+                   index: int | None, variants: int, segments: int | None) -> Any:
         """Run the model on a task given as text (a file's content, or a held-out task's name); ``index`` None = every
         test input; ``dataset`` is the model's dataset (to recognise its tasks), None when not found."""
         ...
@@ -140,7 +139,8 @@ class Task:
     # The preset whose settings an import of the official files (``csv_dir``) starts from when the user names
     # the task rather than a preset, so that `hrm data build TASK --csv-dir DIR` reproduces the paper's data.
     official_preset: ClassVar[str | None] = None
-    needs_predictions: ClassVar[bool] = False  # True: evaluate() keeps predictions and calls evaluate_hook
+    # Metrics of the task's own evaluator that a one-line summary (end of `hrm train`) shows: metric key -> label.
+    headline_metrics: ClassVar[dict[str, str]] = {}
     # `hrm data check`'s train/test separation: "dataset" = no test input may appear anywhere in train; "puzzle" = not
     # under the same puzzle identifier (for tasks whose different puzzles may legitimately share an input).
     leak_scope: ClassVar[Literal["dataset", "puzzle"]] = "dataset"
@@ -217,12 +217,6 @@ class Task:
         return Identity()
 
     # ---- evaluation
-
-    def evaluate_hook(self, result: EvalResult, split: SplitArrays, meta: DatasetMetadata,
-                      identifiers: list[str] | None) -> dict[str, float]:
-        """Extra metrics from the whole prediction array (``needs_predictions = True``). Simple, but it keeps
-        every prediction in memory: for large test splits use :meth:`make_evaluator` instead."""
-        return {}
 
     def make_evaluator(self, split: SplitArrays, meta: DatasetMetadata, identifiers: list[str],
                        dataset_path: Path) -> StreamEvaluator | None:
