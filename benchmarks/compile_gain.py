@@ -1,5 +1,5 @@
 """Does torch.compile pay for itself? Compile time against per-step gain, end to end, for the presets the
-``compile: auto`` rule (``hrmkit.train.resolve_compile``) is based on.
+``compile: auto`` rule (``hrmkit.compile_policy.resolve_compile``) is based on.
 
     python benchmarks/compile_gain.py --out benchmarks/results/compile.json        # demo, cpu-sudoku-4x4, small, 27M
     python benchmarks/compile_gain.py --cases demo --threads 2

@@ -268,9 +268,14 @@ def test_library_calls_refuse_counts_below_one_too(data, tmp_path):
         trainer.fit(max_steps=-5)
     assert trainer.step == 0 and not (tmp_path / "run" / "checkpoints").exists()
     meta = trainer.dataset.metadata
-    with pytest.raises(HrmError, match="^steps must be at least 1, got 0$"):
+    with pytest.raises(HrmError, match="^segments must be at least 1, got 0$"):
+        evaluate(trainer.model, trainer.dataset["test"], meta, 8, trainer.rt.device, segments=0)
+    with pytest.raises(HrmError, match="^segments must be at least 1, got 0$"):  # the old keyword, still accepted
         evaluate(trainer.model, trainer.dataset["test"], meta, 8, trainer.rt.device, steps=0)
+    with pytest.raises(HrmError, match="^give segments or its old name steps, not both$"):
+        evaluate(trainer.model, trainer.dataset["test"], meta, 8, trainer.rt.device, segments=2, steps=2)
     with pytest.raises(HrmError, match="^batch_size must be at least 1, got 0$"):
         evaluate(trainer.model, trainer.dataset["test"], meta, 0, trainer.rt.device)
-    with pytest.raises(HrmError, match="^steps must be at least 1, got 0$"):
-        solve(trainer.model, meta, "1234" * 4, steps=0)
+    with pytest.raises(HrmError, match="^segments must be at least 1, got 0$"):
+        solve(trainer.model, meta, "1234" * 4, segments=0)
+    assert len(solve(trainer.model, meta, "1..." + "." * 12, steps=3).segments) == 3  # the old keyword

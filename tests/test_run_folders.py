@@ -182,10 +182,10 @@ def test_a_resume_refuses_an_edited_config_json_and_keeps_the_edit(data, tmp_pat
                                                        "add --accept-changes")
     assert (run / "config.json").read_text() == edited and checkpoint.resolve(run).name == "step_5"
     # The library refuses alike.
-    from hrmkit.train import resume_run
+    from hrmkit.train import Trainer
 
     with pytest.raises(runfolder.ResumeChanged, match="epochs 10 -> 20, lr 0.001 -> 0.002"):
-        resume_run(run, progress=False)
+        Trainer(runfolder.resume_config(run), run_dir=run, resume=True, progress=False)
 
 
 def test_accepted_changes_are_trained_with_and_recorded(data, tmp_path, capsys):

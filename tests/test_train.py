@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 
 from hrmkit import checkpoint
 from hrmkit.cli import main
+from hrmkit.compile_policy import CPU_COMPILE_MIN_STEPS, cxx_compiler, resolve_compile
 from hrmkit.config import TrainConfig, make_train_config
 from hrmkit.data import build as B
 from hrmkit.errors import HrmError
@@ -22,7 +23,7 @@ from hrmkit.models.trm import TRMConfig
 from hrmkit.runtime import keep_freed_memory
 from hrmkit.solve import format_trace, from_pretrained, solve
 from hrmkit.tasks import get_task
-from hrmkit.train import CPU_COMPILE_MIN_STEPS, Trainer, _cxx_compiler, resolve_compile
+from hrmkit.train import Trainer
 
 
 @pytest.fixture(scope="module")
@@ -377,7 +378,7 @@ def test_compile_auto_compiles_long_cpu_runs_of_small_models_only(monkeypatch):
     long_run, short_run = CPU_COMPILE_MIN_STEPS, CPU_COMPILE_MIN_STEPS - 1
     assert resolve_compile(True, cpu, 1, big) == (True, "compile=true")  # forced either way
     assert resolve_compile(False, cpu, 10**6, small) == (False, "compile=false")
-    assert resolve_compile("auto", cpu, long_run, small)[0] is (_cxx_compiler() is not None)
+    assert resolve_compile("auto", cpu, long_run, small)[0] is (cxx_compiler() is not None)
     assert resolve_compile("auto", cpu, short_run, small) == (False, f"auto: eager ({short_run} steps < {long_run}: compiling would not "
                                                                      "pay for itself)")
     assert resolve_compile("auto", cpu, 10**6, big)[1] == "auto: eager (hidden_size 512 > 256: compiling gains nothing on the CPU)"
@@ -399,8 +400,8 @@ def test_compile_auto_falls_back_to_eager_where_inductor_fails_and_forced_compil
     import torch._dynamo.config as dynamo_config
 
     monkeypatch.setattr(dynamo_config, "suppress_errors", False)  # restored after the test
-    monkeypatch.setattr("hrmkit.train.CPU_COMPILE_MIN_STEPS", 1)
-    monkeypatch.setattr("hrmkit.train._cxx_compiler", lambda: "g++")  # the rule's answer, whatever this machine has
+    monkeypatch.setattr("hrmkit.compile_policy.CPU_COMPILE_MIN_STEPS", 1)
+    monkeypatch.setattr("hrmkit.compile_policy.cxx_compiler", lambda: "g++")  # the rule's answer, whatever this machine has
     forced = Trainer(small_cfg(data4, tmp_path / "forced", compile=True), progress=False)
     assert forced.decide_compile(10) is True and dynamo_config.suppress_errors is False  # compile=true: failures stop the run
     auto = Trainer(small_cfg(data4, tmp_path / "auto"), progress=False)
@@ -409,7 +410,7 @@ def test_compile_auto_falls_back_to_eager_where_inductor_fails_and_forced_compil
 
 
 def test_the_trainer_decides_compile_once_for_the_steps_it_will_run(data4, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("hrmkit.train.CPU_COMPILE_MIN_STEPS", 5)
+    monkeypatch.setattr("hrmkit.compile_policy.CPU_COMPILE_MIN_STEPS", 5)
     trainer = Trainer(small_cfg(data4, tmp_path / "a"), progress=False)
     assert trainer.total_steps >= 5 and trainer.compiled is None
     trainer.fit(max_steps=2)  # 2 steps to run in this process: eager, whatever the rest of the run

@@ -82,7 +82,7 @@ def _cmd_data_check(args: argparse.Namespace) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from hrmkit.preflight import check_new_run, check_resume
+    from hrmkit.preflight import check_new_run, check_resume, prepare_data
 
     # Everything checkable without torch is checked first: a typo costs a fraction of a second, not an import of torch.
     if args.resume:
@@ -96,6 +96,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         cfg, run_dir = check_new_run(args.config, args.overrides, args.run_dir)
     else:
         raise HrmError("give a CONFIG (a preset name or a .yaml file) or --resume RUN_DIR")
+    prepare_data(cfg, progress=not args.quiet)
 
     import signal
 

@@ -46,7 +46,7 @@ class TrainConfig(BaseModel):
     log_every: int = Field(10, gt=0)
     compile: Literal["auto"] | bool = Field(
         "auto", description="torch.compile the recursion: true, false, or auto (where it measured faster over the run: "
-                            "see hrmkit.train.resolve_compile)")
+                            "see hrmkit.compile_policy.resolve_compile)")
     device: str = "auto"
     tensorboard: bool = True
 

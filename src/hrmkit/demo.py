@@ -12,9 +12,9 @@ import numpy as np
 
 from hrmkit import runfolder
 from hrmkit.config import TrainConfig, make_train_config
-from hrmkit.data.build import build_if_missing, open_dataset
+from hrmkit.data.build import open_dataset
 from hrmkit.errors import HrmError
-from hrmkit.preflight import check_data
+from hrmkit.preflight import check_data, prepare_data
 from hrmkit.solve import format_trace, solve
 from hrmkit.tasks import get_task
 from hrmkit.train import Trainer
@@ -84,7 +84,7 @@ def run_demo(out: str = "runs/demo", max_steps: int | None = None, quiet: bool =
     check_demo_out(out_path)
     runfolder.check_not_in_use(out_path)  # a demo still running there
     print(f"[1/4] dataset {cfg.data_path} ({cfg.data_preset})")
-    build_if_missing(cfg.data_path, cfg.data_preset, progress=not quiet)
+    prepare_data(cfg, progress=not quiet)
     open_dataset(cfg.data_path)  # a damaged dataset stops here, with the old demo still in place
     lock = runfolder.RunLock.acquire(out_path)
     try:

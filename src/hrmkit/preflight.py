@@ -41,6 +41,16 @@ def check_data(cfg: TrainConfig) -> None:
     get_task(read_metadata(path).task)  # the arrays are checked by the trainer, which has to read them anyway
 
 
+def prepare_data(cfg: TrainConfig, progress: bool) -> None:
+    """Build the dataset from ``data_preset`` when ``data_path`` holds none, before training starts (the trainer only
+    opens it). Under torchrun only rank 0 builds; the others wait for it when the process group forms."""
+    from hrmkit.data.build import build_if_missing
+
+    check_data(cfg)
+    if _is_main_process():
+        build_if_missing(cfg.data_path, cfg.data_preset, progress)
+
+
 def check_world_size(cfg: TrainConfig) -> None:
     world_size = int(os.environ.get("WORLD_SIZE", "1") or 1)  # set by torchrun; the trainer reads the same variable
     if world_size > 0 and cfg.global_batch_size % world_size:

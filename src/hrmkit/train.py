@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -21,15 +20,15 @@ from tqdm import tqdm
 
 from hrmkit import checkpoint, runfolder
 from hrmkit.atomic import atomic_write_text
+from hrmkit.compile_policy import compile_core, resolve_compile
 from hrmkit.config import TrainConfig
-from hrmkit.data.build import build_if_missing, open_dataset
+from hrmkit.data.build import open_dataset
 from hrmkit.data.format import Dataset
 from hrmkit.data.loader import TrainSampler
 from hrmkit.ema import EMA
 from hrmkit.errors import HrmError, check_at_least
 from hrmkit.evaluate import EvalResult, evaluate, to_device
 from hrmkit.metrics import accumulate, accumulation_dtype, summarise
-from hrmkit.model_configs import ModelConfig
 from hrmkit.models import ACTCarry, ACTModel, build_model
 from hrmkit.models.layers import SparsePuzzleEmbedding
 from hrmkit.models.losses import act_loss
@@ -60,52 +59,6 @@ def steps_per_epoch(cfg: TrainConfig, dataset: Dataset) -> float:
     """An epoch visits every group once, one variant each (reference definition)."""
     info = dataset.metadata.splits["train"]
     return info.total_groups * info.mean_puzzle_examples / cfg.global_batch_size
-
-
-# compile: auto. Measured with benchmarks/compile_gain.py on a 2-core AMD EPYC (AVX2), 1 thread, torch 2.13, fresh
-# processes, inductor caches off (benchmarks/results/compile.json, idle machine): cpu-sudoku-4x4 (hidden 64) compiles in
-# 71 s and then steps 1.25x faster (break-even after 1621 steps; its preset runs 2500), the 1.05M "small" config (hidden
-# 128) 79 s for 1.09x (313 steps), the 27M model (hidden 512) 107 s for 1.003x: its matmuls are nearly all of the step
-# and inductor only fuses the elementwise work around them (norms, rotary, SwiGLU). The demo (hidden 64, 1000 steps)
-# measured 254 s for 1.13x on a loaded machine (compile-loaded.json): break-even 1824 steps, past its run. Hence, on
-# the CPU: compile runs of at least 2000 steps with hidden_size <= 256. CUDA and MPS were not measured here (no GPU
-# lent): eager until a measurement says otherwise.
-CPU_COMPILE_MIN_STEPS = 2000
-CPU_COMPILE_MAX_HIDDEN = 256
-
-
-def _cxx_compiler() -> str | None:
-    """Inductor builds C++ for the CPU; without a compiler torch.compile fails at the first step."""
-    return os.environ.get("CXX") or next(filter(None, (shutil.which(c) for c in ("g++", "clang++", "c++", "cl"))), None)
-
-
-def resolve_compile(setting: bool | str, device: torch.device, steps: int, arch: ModelConfig) -> tuple[bool, str]:
-    """Whether to torch.compile a run of ``steps`` steps (``compile: auto|true|false``), and why in a few words."""
-    if isinstance(setting, bool):
-        return setting, f"compile={str(setting).lower()}"
-    if device.type != "cpu":
-        return False, f"auto: eager on {device.type} (compiling there has not been measured)"
-    hidden = getattr(arch, "hidden_size", None)
-    if hidden is not None and hidden > CPU_COMPILE_MAX_HIDDEN:
-        return False, f"auto: eager (hidden_size {hidden} > {CPU_COMPILE_MAX_HIDDEN}: compiling gains nothing on the CPU)"
-    if steps < CPU_COMPILE_MIN_STEPS:
-        return False, f"auto: eager ({steps} steps < {CPU_COMPILE_MIN_STEPS}: compiling would not pay for itself)"
-    if _cxx_compiler() is None:
-        return False, "auto: eager (no C++ compiler for torch.compile)"
-    return True, f"auto: compiled ({steps} steps >= {CPU_COMPILE_MIN_STEPS} on the CPU; the first step takes minutes)"
-
-
-def new_run(config: str, overrides: list[str] | None = None, run_dir: str | None = None, progress: bool = True) -> Trainer:
-    """A fresh run from a preset name or YAML file plus ``key=value`` overrides."""
-    from hrmkit.config import make_train_config
-
-    return Trainer(make_train_config(config, overrides), run_dir=run_dir, progress=progress)
-
-
-def resume_run(run_dir: str | os.PathLike, progress: bool = True, accept_changes: bool = False) -> Trainer:
-    """Continue a run from its newest checkpoint, with the run's config.json. That must be the checkpoint's config
-    (and the dataset the checkpoint's), unless ``accept_changes``, which trains on with them and records them."""
-    return Trainer(runfolder.resume_config(run_dir), run_dir=run_dir, resume=True, progress=progress, accept_changes=accept_changes)
 
 
 class Trainer:
@@ -180,10 +133,7 @@ class Trainer:
             runfolder.refuse_unaccepted(self.run_dir, ckpt.name, self.changes, accept_changes)  # before building any data
         else:
             runfolder.check_fresh(self.run_dir)
-        if self.rt.is_main:
-            build_if_missing(cfg.data_path, cfg.data_preset, self.progress)
-        self.rt.barrier()
-        self.dataset = open_dataset(cfg.data_path)
+        self.dataset = open_dataset(cfg.data_path)  # built beforehand from data_preset, if missing: preflight.prepare_data
         meta = self.dataset.metadata
         if ckpt is not None:
             self.changes += runfolder.dataset_change(saved_meta.content_hash, meta.content_hash, cfg.data_path)
@@ -261,14 +211,7 @@ class Trainer:
             steps = self.total_steps - self.step if max_steps is None else min(max_steps, self.total_steps - self.step)
             self.compiled, self.compile_reason = resolve_compile(self.cfg.compile, self.rt.device, steps, self.cfg.arch)
             if self.compiled:
-                if self.cfg.compile == "auto":
-                    # auto must not make a run fail where inductor cannot build (no Python headers, an odd toolchain):
-                    # dynamo then runs that code eager and logs a warning.
-                    import torch._dynamo.config as dynamo_config
-
-                    dynamo_config.suppress_errors = True
-                # Compile the recursion only: embeddings (with the sparse leaf) and the carry logic stay eager.
-                self.model.core.forward = torch.compile(self.model.core.forward, dynamic=False)
+                compile_core(self.model, fall_back_to_eager=self.cfg.compile == "auto")
         return self.compiled
 
     def train_step(self) -> dict[str, torch.Tensor]:

@@ -22,7 +22,7 @@ import functools
 import numpy as np
 from numba import njit
 
-__all__ = ["SearchTables", "copies_rating", "minimise", "random_digit_order", "random_full_grid", "search", "tables_for"]
+__all__ = ["SearchTables", "median_rating", "minimise", "random_digit_order", "random_full_grid", "search", "tables_for"]
 
 
 class SearchTables:
@@ -276,16 +276,9 @@ def random_full_grid(rng: np.random.Generator, tables: SearchTables) -> np.ndarr
     return search(np.zeros(tables.n * tables.n, dtype=np.int8), tables, limit=1, order=random_digit_order(rng, tables))[1]
 
 
-def copies_rating(puzzle: np.ndarray, tables: SearchTables, rng: np.random.Generator, copies: int = 8) -> float:
-    """Median backtracks over ``copies`` random symmetric copies of a flat puzzle (relabelled digits,
-    permuted rows/columns within bands/stacks, bands, stacks, maybe transposed).
-
-    Why: the count of one search depends a lot on its cell and digit order (the Inkala puzzle needs 4 to
-    328 over 20 copies), so a level chosen on one order would be partly luck of that order; the median
-    over copies is what any naked + hidden singles search can expect."""
-    from hrmkit.puzzles.sudoku import random_symmetries  # sudoku.py imports this module lazily: no cycle
-
-    digit_maps, cell_perms = random_symmetries(tables.n, rng, copies)
+def median_rating(puzzle: np.ndarray, tables: SearchTables, digit_maps: np.ndarray, cell_perms: np.ndarray) -> float:
+    """Median backtracks over symmetric copies of a flat puzzle: copy k relabels digits by ``digit_maps[k]`` and moves
+    cells by ``cell_perms[k]`` (``hrmkit.puzzles.sudoku.random_symmetries`` draws them)."""
     values = _ratings(np.ascontiguousarray(puzzle, dtype=np.int8), digit_maps.astype(np.int8), cell_perms.astype(np.int64),
                       tables.peers, tables.units, tables.popcount, tables.n, 0)
     return float(np.median(values))

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from hrmkit.registry import Registry
-from hrmkit.tasks.base import Augmentation, BuildConfig, StreamEvaluator, Task, TaskData, TaskSolver
+from hrmkit.tasks.base import BuildConfig, StreamEvaluator, Task, TaskData, TaskSolver
 
-__all__ = ["Augmentation", "BuildConfig", "StreamEvaluator", "Task", "TaskData", "TaskSolver", "all_presets", "get_task", "register_task",
+__all__ = ["BuildConfig", "StreamEvaluator", "Task", "TaskData", "TaskSolver", "all_presets", "get_task", "register_task",
            "task_names"]
 
 def _load_builtins() -> None:

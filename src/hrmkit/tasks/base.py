@@ -50,14 +50,6 @@ class TaskData:
     ignore_label_id: int | None = 0
 
 
-class Augmentation(Protocol):
-    """A validity-preserving transform of one puzzle's tokens, and its inverse."""
-
-    def apply(self, tokens: np.ndarray) -> np.ndarray: ...
-
-    def invert(self, tokens: np.ndarray) -> np.ndarray: ...
-
-
 class StreamEvaluator:
     """Metrics that need every prediction (ARC votes over augmentations), computed as the predictions stream past.
 
@@ -210,12 +202,6 @@ class Task:
         """For each example [N, seq_len], True when its label breaks the rules (vectorise where it pays)."""
         return np.array([self.check_answer(i, lab, meta) is False for i, lab in zip(inputs, labels)], dtype=bool)
 
-    # ---- augmentation
-
-    def random_augmentation(self, rng: np.random.Generator, meta: DatasetMetadata) -> Augmentation:
-        """One random validity-preserving transform (with its inverse) of this task's puzzles."""
-        return Identity()
-
     # ---- evaluation
 
     def make_evaluator(self, split: SplitArrays, meta: DatasetMetadata, identifiers: list[str],
@@ -245,10 +231,3 @@ def data_card(cfg: BuildConfig, stats: dict[str, Any], started: float) -> dict[s
     return {"config": cfg.model_dump(), **stats, "build_seconds": round(time.perf_counter() - started, 2),
             "hrmkit_version": hrmkit.__version__}
 
-
-class Identity:
-    def apply(self, tokens: np.ndarray) -> np.ndarray:
-        return np.array(tokens, copy=True)
-
-    def invert(self, tokens: np.ndarray) -> np.ndarray:
-        return np.array(tokens, copy=True)

@@ -19,7 +19,7 @@ from hrmkit.data.format import DatasetError, DatasetMetadata
 from hrmkit.data.splits import CHUNK, Generated, assemble, csv_fingerprints, csv_rows_at_most, difficulty_summary, read_csv, subsample, train_and_test
 from hrmkit.errors import HrmError
 from hrmkit.puzzles import maze as maze_lib
-from hrmkit.puzzles.grid import DIHEDRAL_INVERSE, dihedral
+from hrmkit.puzzles.grid import dihedral
 from hrmkit.tasks import register_task
 from hrmkit.tasks.base import BuildConfig, Task, TaskData
 
@@ -114,20 +114,6 @@ def _import_csv(cfg: MazeBuild, split: str, limit: int, rng: np.random.Generator
     return subsample(out, limit, rng)
 
 
-class DihedralAugmentation:
-    def __init__(self, tid: int, side: int):
-        self.tid, self.side = tid, side
-
-    def _on_tokens(self, tid: int, tokens: np.ndarray) -> np.ndarray:
-        return dihedral(np.asarray(tokens).reshape(self.side, self.side), tid).ravel()
-
-    def apply(self, tokens: np.ndarray) -> np.ndarray:
-        return self._on_tokens(self.tid, tokens)
-
-    def invert(self, tokens: np.ndarray) -> np.ndarray:
-        return self._on_tokens(DIHEDRAL_INVERSE[self.tid], tokens)
-
-
 class MazeTask(Task):
     name = "maze"
     build_config = MazeBuild
@@ -190,9 +176,6 @@ class MazeTask(Task):
             return not maze_lib.path_errors(decode(puzzle, side), decode(answer, side))
         except maze_lib.MazeError:  # no S or G in the puzzle: nothing to check against
             return False
-
-    def random_augmentation(self, rng: np.random.Generator, meta: DatasetMetadata) -> DihedralAugmentation:
-        return DihedralAugmentation(int(rng.integers(8)), meta.grid_shape[0])
 
 
 TASK = register_task(MazeTask())

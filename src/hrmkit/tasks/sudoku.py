@@ -88,14 +88,12 @@ def _generate_chunk(args: tuple[SudokuBuild, int]) -> list[Generated]:
 def _card_ratings(items: list[Generated], sample: int, rng: np.random.Generator) -> dict[str, Any]:
     """The difficulty of at most ``sample`` puzzles for the data card: one search as the puzzle is written, and
     the median over random symmetric copies (9x9)."""
-    from hrmkit.puzzles.sudoku_search import copies_rating
-
     picked = items if len(items) <= sample else [items[i] for i in rng.choice(len(items), sample, replace=False)]
     out: dict[str, Any] = {"as_written": difficulty_summary([sudoku_lib.rate(p) for p, _, _ in picked])}
     if picked and picked[0][0].shape[0] == 9:
         tables = sudoku_lib.search_tables(sudoku_lib.shape_for_size(9))
         out[f"median_of_{sudoku_lib.RATING_COPIES}_copies"] = difficulty_summary(
-            [copies_rating(p.ravel(), tables, rng, sudoku_lib.RATING_COPIES) for p, _, _ in picked])
+            [sudoku_lib.copies_rating(p.ravel(), tables, rng, sudoku_lib.RATING_COPIES) for p, _, _ in picked])
     return out
 
 
@@ -164,22 +162,6 @@ def _source(cfg: SudokuBuild) -> dict[str, Any]:
     return {"kind": "generated", "generator": how, "difficulty": cfg.difficulty, "seed": cfg.seed}
 
 
-class SymmetryAugmentation:
-    """A Sudoku symmetry (digits, transpose, bands/rows, stacks/columns) on token sequences."""
-
-    def __init__(self, symmetry: sudoku_lib.SudokuSymmetry, n: int):
-        self.symmetry, self.n = symmetry, n
-
-    def _on_tokens(self, sym: sudoku_lib.SudokuSymmetry, tokens: np.ndarray) -> np.ndarray:
-        return grid_encode(sym.apply(decode(tokens, self.n)))
-
-    def apply(self, tokens: np.ndarray) -> np.ndarray:
-        return self._on_tokens(self.symmetry, tokens)
-
-    def invert(self, tokens: np.ndarray) -> np.ndarray:
-        return self._on_tokens(self.symmetry.inverse(), tokens)
-
-
 class SudokuTask(Task):
     name = "sudoku"
     build_config = SudokuBuild
@@ -227,10 +209,6 @@ class SudokuTask(Task):
 
     def label_faults(self, inputs: np.ndarray, labels: np.ndarray, meta: DatasetMetadata) -> np.ndarray:
         return label_faults(inputs, labels, meta.grid_shape[0])
-
-    def random_augmentation(self, rng: np.random.Generator, meta: DatasetMetadata) -> SymmetryAugmentation:
-        n = meta.grid_shape[0]
-        return SymmetryAugmentation(sudoku_lib.random_symmetry(n, rng), n)
 
 
 TASK = register_task(SudokuTask())
