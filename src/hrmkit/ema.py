@@ -18,8 +18,10 @@ Trainer integration::
         result = evaluate(model, ...)
     # the raw weights are back here
 
-    save: {f"ema.{k}": v for k, v in ema.state_dict().items()}   # plain tensors, safetensors-ready
-    load: ema.load_state_dict({k.removeprefix("ema."): v ...})     # same names as model.named_parameters()
+A checkpoint of a run with an EMA holds the averaged weights as its model (``model.safetensors``, what
+evaluation, `hrm solve` and a later fine-tune load) and the raw ones beside them (``raw_model.safetensors``,
+which a resume trains on); on resume the shadow is ``ema.load_state_dict(...)`` of the saved model's tensors,
+whose names are those of ``model.named_parameters()``.
 
 ``model`` may be the ACT model or a DDP / ``torch.compile`` wrapper of it: names are read from the
 unwrapped module, so a shadow saved from one loads into the other.

@@ -1,11 +1,13 @@
 """Tasks as plug-ins: a registry from the ``task`` name (as stored in a dataset's metadata.json) to
 the one object that knows everything about that task (see ``tasks/base.py``).
 
-Built-in tasks (sudoku, maze, arc) register when first looked up; plug-ins call :func:`register_task`
+Built-in tasks (the modules and packages of this folder: sudoku, maze, arc) register when first looked up; plug-ins call :func:`register_task`
 (or are named in ``HRMKIT_PLUGINS`` / the ``hrmkit.tasks`` entry-point group)."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any
 
 from hrmkit.registry import Registry
@@ -15,9 +17,13 @@ __all__ = ["BuildConfig", "StreamEvaluator", "Task", "TaskData", "TaskSolver", "
            "task_names"]
 
 def _load_builtins() -> None:
+    """Import every module and package of this folder but the contract (each registers its task), then the plug-ins.
+    Found by listing the folder, not by name: a task's files are all there is to add, or to delete, a built-in task."""
     from hrmkit.plugins import load_plugins
-    from hrmkit.tasks import arc, maze, sudoku  # noqa: F401  (registering on import)
 
+    for found in pkgutil.iter_modules(__path__):
+        if found.name != "base":
+            importlib.import_module(f"{__name__}.{found.name}")
     load_plugins()
 
 
