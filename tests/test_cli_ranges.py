@@ -64,3 +64,14 @@ def test_the_old_spellings_reach_the_same_options(capsys):
             main([command, "--help"])
         shown = capsys.readouterr().out
         assert new in shown and "--steps" not in shown and "--max-steps" not in shown, shown  # the old spellings are hidden
+
+
+def test_serve_hands_max_segments_to_the_server_under_both_spellings(monkeypatch):
+    import hrmkit.serve
+
+    given = []
+    monkeypatch.setattr(hrmkit.serve, "serve", lambda checkpoint, **options: given.append(options["max_steps"]))
+    assert main(["serve", "runs/x", "--max-segments", "5"]) == 0
+    assert main(["serve", "runs/x", "--max-steps", "7"]) == 0
+    assert main(["serve", "runs/x"]) == 0
+    assert given == [5, 7, None]
