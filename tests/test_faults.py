@@ -239,11 +239,12 @@ def test_bad_train_commands_and_options_are_refused_in_one_line_before_torch_is_
         # Out-of-range numbers (cli.check_ranges) for every command that takes them.
         (["train", "demo", "--max-steps", "-5"], "--max-steps must be at least 1, got -5"),
         (["train", "demo", "--max-steps", "0"], "--max-steps must be at least 1, got 0"),
-        (["data", "build", "sudoku", "--train", "0", "--test", "0"], "--train must be at least 1, got 0"),
+        (["data", "build", "sudoku", "--train", "0", "--test", "0"], "train must be at least 1 when generating, got 0"),
+        (["data", "build", "arc-1", "--tasks", "0"], "--tasks must be at least 1, got 0"),
         (["data", "show", str(data), "-n", "-3"], "-n must be at least 0, got -3"),
         (["eval", "runs/x", str(data), "--batch-size", "0"], "--batch-size must be at least 1, got 0"),
-        (["eval", "runs/x", str(data), "--steps", "0"], "--steps must be at least 1, got 0"),
-        (["solve", "runs/x", "1234", "--steps", "-1"], "--steps must be at least 1, got -1"),
+        (["eval", "runs/x", str(data), "--segments", "0"], "--segments must be at least 1, got 0"),
+        (["solve", "runs/x", "1234", "--steps", "-1"], "--segments must be at least 1, got -1"),  # the old spelling
         (["demo", "--max-steps", "-1"], "--max-steps must be at least 1, got -1"),
     ]
     done = subprocess.run([sys.executable, "-c", PROBE, json.dumps([argv for argv, _ in cases])], cwd=work, env=env(),

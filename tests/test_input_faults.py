@@ -247,7 +247,7 @@ def test_eval_on_a_read_only_run_prints_the_results_then_fails_in_one_line(run4,
     assert not report.exists() and leftovers(run4) == []
 
 
-def test_eval_with_a_steps_curve_on_a_full_disk_prints_the_results(run4, data4, tmp_path, monkeypatch, capsys):
+def test_eval_with_a_segments_curve_on_a_full_disk_prints_the_results(run4, data4, tmp_path, monkeypatch, capsys):
     real_replace = os.replace
 
     def full(src, dst):
@@ -257,9 +257,9 @@ def test_eval_with_a_steps_curve_on_a_full_disk_prints_the_results(run4, data4, 
 
     monkeypatch.setattr(os, "replace", full)
     out = tmp_path / "r.json"
-    assert main(["eval", str(run4), str(data4), "--quiet", "--steps", "1,2", "--out", str(out)]) == 2
+    assert main(["eval", str(run4), str(data4), "--quiet", "--segments", "1,2", "--out", str(out)]) == 2
     captured = capsys.readouterr()
-    assert "exact accuracy against ACT steps (trained with 2): 1:" in captured.out and "curve:" not in captured.out
+    assert "exact accuracy against ACT segments (trained with up to 2): 1:" in captured.out and "curve:" not in captured.out
     assert captured.err.startswith(f"error: cannot write {out.with_suffix('.png')}: No space left on device") and captured.err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
 
@@ -533,7 +533,9 @@ def test_settings_and_overrides_are_taken_anywhere_on_the_line(tmp_path, run4, d
     assert {k: v.total_examples for k, v in load_dataset(out).metadata.splits.items()} == {"train": 6, "test": 3}
     assert main(["train", "demo", "--max-steps", "2", "lr=abc"]) == 2  # read as an override, refused as one
     one_line_error(capsys, "lr: Input should be a valid number")
-    assert main(["solve", str(run4), "--steps", "1", "12..34.........."]) == 0  # the puzzle after an option
+    assert main(["solve", str(run4), "--segments", "1", "12..34.........."]) == 0  # the puzzle after an option
+    assert "segment 1" in capsys.readouterr().out
+    assert main(["solve", str(run4), "--steps", "1", "12..34.........."]) == 0  # the old spelling of --segments
     assert "segment 1" in capsys.readouterr().out
 
 

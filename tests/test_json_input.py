@@ -89,7 +89,7 @@ def test_solve_names_an_arc_task_file_nested_too_deeply_or_not_utf8(arc_run, tmp
 def test_solve_takes_a_task_as_text_longer_than_a_file_name(arc_run, capsys):
     text = json.dumps({"train": [{"input": [[1] * 20] * 20, "output": [[2]]}], "test": [{"input": [[1]]}]})
     assert len(text) > 255  # Path(text).is_file() raises ENAMETOOLONG instead of answering False
-    assert main(["solve", str(arc_run), text, "--steps", "1", "--variants", "1"]) == 0
+    assert main(["solve", str(arc_run), text, "--segments", "1", "--variants", "1"]) == 0
     assert "the model has never seen this task" in capsys.readouterr().out
 
 

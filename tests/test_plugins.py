@@ -174,6 +174,25 @@ def test_an_unregistered_task_is_a_clear_error_everywhere(tmp_path, capsys):
         assert err.startswith("error: unknown") and "nonesuch" in err and "\n" not in err, err
 
 
+def test_a_plug_in_task_s_build_settings_are_flags_with_no_package_edit(tmp_path, capsys):
+    data = tmp_path / "sort4"
+    assert main(["data", "build", "sort-digits", "--length", "4", "train=40", "test=8", "--out", str(data), "--quiet"]) == 0
+    assert json.loads((data / "metadata.json").read_text())["seq_len"] == 4
+    capsys.readouterr()
+    assert main(["data", "build", "sort-digits", "--length", "1", "--out", str(tmp_path / "x")]) == 2  # SortBuild: ge=2
+    assert capsys.readouterr().err.strip() == "error: --length must be at least 2, got 1"
+    assert main(["data", "build", "sort", "--length", "13", "--out", str(tmp_path / "x")]) == 2  # le=12
+    assert capsys.readouterr().err.strip() == "error: --length must be at most 12, got 13"
+    assert main(["data", "build", "sudoku", "--length", "4", "--out", str(tmp_path / "x")]) == 2  # another task's setting
+    assert "length (--length) does not apply to sudoku" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(SystemExit):
+        main(["data", "build", "--help"])
+    shown = capsys.readouterr().out
+    flat = "".join(shown.split())  # argparse wraps help lines
+    assert "--length LENGTH" in shown and "--lengthLENGTHsort:2..12,default6" in flat and "sort-digits" in flat
+
+
 def test_show_refuses_a_negative_count_and_eval_refuses_another_tasks_dataset(tmp_path, capsys):
     from hrmkit.data.format import load_dataset
     from hrmkit.evaluate import check_compatible

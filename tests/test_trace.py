@@ -108,7 +108,7 @@ def test_trace_pictures_have_one_panel_or_frame_per_segment(runs, data, tmp_path
 
 def test_solve_trace_out_from_the_command_line(runs, data, tmp_path, capsys):
     out = tmp_path / "trace.gif"
-    assert main(["solve", str(runs["hrm"]), "--dataset", str(data), "--index", "0", "--steps", "3", "--trace-out", str(out)]) == 0
+    assert main(["solve", str(runs["hrm"]), "--dataset", str(data), "--index", "0", "--segments", "3", "--trace-out", str(out)]) == 0
     assert f"trace picture: {out}" in capsys.readouterr().out
     with Image.open(out) as im:
         assert im.n_frames == 4
@@ -122,7 +122,7 @@ def test_solve_trace_out_from_the_command_line(runs, data, tmp_path, capsys):
 
 def test_eval_accuracy_against_segments_writes_json_and_curve(runs, data, tmp_path, capsys):
     out = tmp_path / "curve.json"
-    assert main(["eval", str(runs["trm"]), str(data), "--steps", "4,1,2,2", "--out", str(out), "--quiet"]) == 0
+    assert main(["eval", str(runs["trm"]), str(data), "--segments", "4,1,2,2", "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "exact accuracy against ACT segments (trained with up to 2): 1:" in printed
     report = json.loads(out.read_text())
@@ -131,7 +131,7 @@ def test_eval_accuracy_against_segments_writes_json_and_curve(runs, data, tmp_pa
     assert report["exact_by_segments"]["2"] == report["exact_by_segment"][1]
     with Image.open(tmp_path / "curve.png") as im:
         assert im.format == "PNG" and im.size[0] > 300
-    # a single number keeps today's report: no curve, no picture
+    # a single number keeps today's report: no curve, no picture (given here under the old spelling, --steps)
     single = tmp_path / "single.json"
     assert main(["eval", str(runs["trm"]), str(data), "--steps", "2", "--out", str(single), "--quiet"]) == 0
     one = json.loads(single.read_text())

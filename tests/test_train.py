@@ -222,10 +222,10 @@ def test_cli_train_eval_solve_and_errors(data4, tmp_path, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "eval exact accuracy" in out and (run / "curves.png").exists()
-    assert main(["eval", str(run), str(data4), "--steps", "2", "--out", str(tmp_path / "r.json"), "--quiet"]) == 0
+    assert main(["eval", str(run), str(data4), "--segments", "2", "--out", str(tmp_path / "r.json"), "--quiet"]) == 0
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["segments"] == 2 and len(report["exact_by_segment"]) == 2 and 0 <= report["exact_accuracy"] <= 1
-    assert main(["solve", str(run), "1...", "--steps", "2"]) == 2
+    assert main(["solve", str(run), "1...", "--segments", "2"]) == 2
     assert "bad puzzle: expected 81 cells (or 16 or 36), got 4" in capsys.readouterr().err
     assert main(["solve", str(run), "12..34.........."]) == 0
     assert "segment 1" in capsys.readouterr().out

