@@ -34,7 +34,7 @@ class BuildConfig(BaseModel):
     task: str
     train: int = Field(1000, ge=0, description="training puzzles (groups)")
     test: int = Field(1000, ge=0, description="test puzzles (when importing: 0 = the whole test file)")
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, description="seeds the generator and the augmentations")
 
 
 @dataclass

@@ -28,13 +28,13 @@ VOCAB = ["<pad>", "#", " ", "S", "G", "o"]
 
 class MazeBuild(BuildConfig):
     task: Literal["maze"] = "maze"
-    size: int = Field(30, ge=3, le=64)
+    size: int = Field(30, ge=3, le=64, description="grid side")
     min_path: int = Field(110, ge=1, validate_default=True, description="keep mazes whose shortest path is longer than this")
     style: Literal["random", "tree"] = Field("random", description="random: random walls (Maze-Hard); tree: spanning-tree mazes")
     walls: tuple[float, float] = Field(maze_lib.DEFAULT_WALLS, description="random style: wall density range, one drawn per maze")
     loops: float = Field(0.0, ge=0.0, le=1.0, description="tree style: fraction of inner walls knocked down")
     aug: bool = Field(False, description="add the 8 dihedral transforms of every training maze")
-    csv_dir: str | None = None
+    csv_dir: str | None = Field(None, description="import train.csv/test.csv (source,question,answer,rating) from this folder")
 
     # min_path is checked against the size even when left at its default; walls and loops only when given,
     # so that they reject a setting of the other style.

@@ -24,10 +24,10 @@ from hrmkit.tasks.base import BuildConfig, Task, TaskData
 
 class SudokuBuild(BuildConfig):
     task: Literal["sudoku"] = "sudoku"
-    size: Literal[4, 6, 9] = 9
+    size: Literal[4, 6, 9] = Field(9, description="grid side")
     num_aug: int = Field(0, ge=0, description="augmented variants per training puzzle")
-    difficulty: Literal["any", "easy", "medium", "hard", "extreme"] = "hard"
-    min_clues: int = Field(0, ge=0)
+    difficulty: Literal["any", "easy", "medium", "hard", "extreme"] = Field("hard", description="generated puzzles: the search effort they need")
+    min_clues: int = Field(0, ge=0, description="stop removing clues at this many")
     csv_dir: str | None = Field(None, description="import train.csv/test.csv (source,question,answer,rating)")
     min_rating: int | None = Field(None, description="CSV import: keep rows with rating >= this")
 
