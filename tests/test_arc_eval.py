@@ -19,6 +19,7 @@ from hrmkit.data.format import load_dataset
 from hrmkit.tasks.arc import grids as arc
 from hrmkit.tasks.arc import sources
 from hrmkit.tasks.arc.evaluator import ArcEvaluator, score
+from hrmkit.tasks.arc.layout import PROTOCOLS
 from hrmkit.tasks.arc.voting import crop_batch, key_to_grid, ranked
 
 
@@ -297,14 +298,28 @@ def test_hrm_eval_writes_the_report_and_the_submission(run, toy, tmp_path, capsy
     out.parent.mkdir()
     assert main(["eval", str(run), str(toy.path), "--out", str(out), "--batch-size", "16", "--quiet"]) == 0
     printed = capsys.readouterr().out
-    assert "ARC dataset built with protocol paper" in printed
+    assert f"ARC dataset built with protocol paper ({PROTOCOLS['paper']})" in printed
     assert "pass@2" in printed and "(per test input, as ARC Prize and TRM score)" in printed and "as the HRM notebook" in printed
     report = json.loads(out.read_text())
     assert report["arc"]["protocol"] == "paper" and set(report["arc"]["pass@K"]) == {"1", "2", "5", "10", "100", "1000"}
+    assert report["arc"]["protocol_meaning"] == PROTOCOLS["paper"]
     assert all(f"ARC/pass@{k}_all_inputs" in report for k in (1, 2, 5, 10, 100, 1000))
     assert report["submission_path"] == str(out.parent / "submission.json")
     sub = json.loads((out.parent / "submission.json").read_text())
     assert sorted(sub) == ["aa000001", "bb000002", "cc000003", "dd000004"]
+
+
+def test_each_protocol_has_one_wording_in_the_card_the_evaluator_and_hrm_solve():
+    from arc_fixtures import ARC_TASK
+
+    from hrmkit.tasks.arc.layout import UNKNOWN_PROTOCOL, HeldOutTasks
+    from hrmkit.tasks.arc.solver import STRICT
+
+    for name, meaning in [*PROTOCOLS.items(), ("odd", UNKNOWN_PROTOCOL)]:
+        build = {"protocol": name, "protocol_rule": "as written at build time"}
+        assert ARC_TASK.card_lines(build) == [f"  protocol: {name}: {meaning}"] and build == {}
+        assert HeldOutTasks(Path("arc_tasks.json"), name, "tests", 8, {}).describe_protocol() == f"protocol {name} ({meaning})"
+    assert PROTOCOLS["strict"] in STRICT
 
 
 def test_hrm_solve_answers_a_held_out_task_and_says_when_a_task_is_unknown(run, toy, tmp_path, capsys):
