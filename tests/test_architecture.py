@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import ast
 import re
-import tomllib
 from importlib.metadata import version
 from pathlib import Path
+
+import tomllib
 
 import hrmkit
 

@@ -41,7 +41,8 @@ class ArcBuild(BuildConfig):
     dir: str | None = Field(None, description="a folder of task JSON: DIR/<subset>/*.json (ConceptARC: its corpus/ folder)")
     kaggle_dir: str | None = Field(None, description="a folder of arc-agi_<subset>_challenges.json (and _solutions.json)")
     eval_subset: str = Field("evaluation", min_length=1, description="the held-out subset: its test pairs form the test split")
-    protocol: Literal["paper", "strict"] = "paper"
+    protocol: Literal["paper", "strict"] = Field(
+        "paper", description="paper: the held-out tasks' demonstrations train (both papers); strict: no held-out task in training")
     num_aug: int = Field(1000, ge=0, description="augmented variants per task besides the original (fewer when a task is symmetric)")
     tasks: int | None = Field(None, ge=1, description=f"build on N tasks per subset only: {TASKS_RULE}")
     canvas: int = Field(grids.CANVAS, ge=2, le=grids.CANVAS, description="side of the token canvas; tasks with a larger grid are left out")
