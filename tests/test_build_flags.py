@@ -55,7 +55,7 @@ def test_every_flag_of_the_built_in_tasks_is_there_and_the_rule_leaves_out_what_
 def test_help_says_which_task_a_setting_belongs_to_and_its_choices_range_and_default():
     flags, tasks = bf.build_flags(), ["arc", "maze", "sudoku"]
     size = flags["size"].help(tasks)
-    assert "maze: 3..64, default 30" in size and "sudoku: 4, 6 or 9, default 9" in size
+    assert "maze: grid side (3..64, default 30)" in size and "sudoku: grid side (4, 6 or 9, default 9)" in size
     assert flags["canvas"].help(tasks).startswith("arc: side of the token canvas") and "(2..30, default 30)" in flags["canvas"].help(tasks)
     assert flags["aug"].help(tasks).endswith("(default off)")
     assert flags["walls"].help(tasks).endswith("(default 0.32 0.44)")
