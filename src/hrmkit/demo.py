@@ -130,8 +130,8 @@ def _train_and_show(trainer: Trainer, cfg: TrainConfig, out_path: Path, max_step
     plot = plot_run_or_warn(out_path)
     total = (time.perf_counter() - started) / 60
     print(f"\ndone in {total:.1f} min (training {train_minutes:.1f} min)." + (f" Curves: {plot}" if plot else ""))
-    print(f"next: hrm eval {out_path} {cfg.data_path} --steps {TEST_SEGMENTS}   |   "
-          f"hrm solve {out_path} --dataset {cfg.data_path} --index {index} --steps {TEST_SEGMENTS}")
+    print(f"next: hrm eval {out_path} {cfg.data_path} --segments {TEST_SEGMENTS}   |   "
+          f"hrm solve {out_path} --dataset {cfg.data_path} --index {index} --segments {TEST_SEGMENTS}")
     return {"exact_accuracy": m["exact_accuracy"], "accuracy": m["accuracy"], "minutes": total, "run_dir": str(out_path),
             "puzzle_index": index, "puzzle_right": right}
 
