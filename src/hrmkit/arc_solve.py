@@ -26,6 +26,7 @@ from hrmkit.errors import HrmError
 from hrmkit.models import ACTModel
 from hrmkit.puzzles import arc
 from hrmkit.puzzles.grid import DIHEDRAL_INVERSE, dihedral
+from hrmkit.tasks.base import TaskFileControl, VariantsControl
 
 DEFAULT_VARIANTS = 8
 CHUNK = 128  # variants run together in one batch
@@ -350,6 +351,7 @@ class ArcSolver:
     """Hands ARC task files to :func:`solve_task` for `hrm solve` and `hrm serve` (see ``tasks.base.TaskSolver``)."""
 
     max_request_bytes = 1 << 20  # a task with ten 30x30 pairs is ~60 KB of JSON; pretty-printed, a few times that
+    page_controls = (TaskFileControl(accept=".json,application/json"), VariantsControl(maximum=64, default=8))  # 1001 would pin the CPU
 
     def examples(self, dataset: Path | None, meta: DatasetMetadata, n: int) -> list[dict[str, str]]:
         held_out, _ = dataset_views(dataset, meta)
