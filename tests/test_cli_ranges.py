@@ -70,7 +70,7 @@ def test_serve_hands_max_segments_to_the_server_under_both_spellings(monkeypatch
     import hrmkit.serve
 
     given = []
-    monkeypatch.setattr(hrmkit.serve, "serve", lambda checkpoint, **options: given.append(options["max_steps"]))
+    monkeypatch.setattr(hrmkit.serve, "serve", lambda checkpoint, **options: given.append(options["max_segments"]))
     assert main(["serve", "runs/x", "--max-segments", "5"]) == 0
     assert main(["serve", "runs/x", "--max-steps", "7"]) == 0
     assert main(["serve", "runs/x"]) == 0

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from hrmkit.models import ACTModel, CoreOutput, HRMConfig, build_model
+from hrmkit.models import ACTModel, CoreOutput, HRMConfig, build_model, count_parameters
 from hrmkit.models.layers import _truncated_std, swiglu_width, trunc_normal_
 from tests.conftest import TINY, tiny_arch
 from tests.reference_init import assert_reference_init, assert_shapes
@@ -20,11 +20,11 @@ def batch(B=3, seq_len=16, vocab=6, num_ids=5, seed=0):
 
 def test_paper_27m_parameter_count():
     model = build_model(HRMConfig(), vocab_size=11, seq_len=81, num_puzzle_identifiers=1)
-    assert sum(p.numel() for p in model.parameters()) == 27_275_266  # Sudoku, HRM paper / reference log
+    assert count_parameters(model) == 27_275_266  # Sudoku, HRM paper / reference log
     core = model.core
     assert swiglu_width(512, 4) == 1536
     assert core.puzzle_emb_len == 1 and core.total_len == 82
-    assert sum(p.numel() for p in build_model(HRMConfig(), vocab_size=6, seq_len=900).parameters()) == 27_270_146
+    assert count_parameters(build_model(HRMConfig(), vocab_size=6, seq_len=900)) == 27_270_146
 
 
 BLOCK_SHAPES = {"attn.qkv_proj.weight": (1536, 512), "attn.o_proj.weight": (512, 512),  # fused q, k, v: 3 x 8 heads x 64
@@ -296,10 +296,10 @@ def test_learned_positions_and_bfloat16_run():
     assert out["q_halt_logits"].dtype == torch.float32
 
 
-@pytest.mark.parametrize("ndim", [16, 32, 48])
-def test_puzzle_embedding_prefix_length(ndim):
+@pytest.mark.parametrize(("ndim", "positions"), [(0, 0), (16, 1), (32, 1), (48, 2)])
+def test_puzzle_embedding_prefix_length(ndim, positions):
     model = build_model(tiny_arch(puzzle_emb_ndim=ndim), **TINY)
-    assert model.core.puzzle_emb_len == -(-ndim // 32)
+    assert model.core.puzzle_emb_len == positions  # ceil(ndim / hidden 32)
     b = batch()
     _carry, out = model(model.initial_carry(b), b)
     assert out["logits"].shape == (3, 16, 6)

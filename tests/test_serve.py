@@ -83,8 +83,8 @@ def request(url: str, body: bytes | None = None, content_type: str = "applicatio
         return e.code, json.loads(e.read())
 
 
-def solve_api(url: str, puzzle: str, steps: int) -> dict:
-    status, body = request(url + "api/solve", json.dumps({"puzzle": puzzle, "steps": steps}).encode())
+def solve_api(url: str, puzzle: str, segments: int) -> dict:
+    status, body = request(url + "api/solve", json.dumps({"puzzle": puzzle, "segments": segments}).encode())
     assert status == 200, body
     return body
 
@@ -93,7 +93,8 @@ def test_info_and_solve(server):
     _, url = server
     status, info = request(url + "api/info")
     assert status == 200 and info["task"] == "sudoku" and info["grid_shape"] == [4, 4] and info["halt_rule"] == "q_halt > 0"
-    assert info["max_steps"] == 64 and [e["name"] for e in info["examples"]] == ["test #0", "test #2", "test #5"]
+    assert info["max_segments"] == 64 and [e["name"] for e in info["examples"]] == ["test #0", "test #2", "test #5"]
+    assert info["input_hint"] == "one row per line; . for a blank" and info["controls"] == [] and not info["whole_task"]
     body = solve_api(url, info["examples"][0]["text"], 5)  # more segments than training's 2
     assert [s["segment"] for s in body["segments"]] == [1, 2, 3, 4, 5] and body["halt_max_steps"] == 2
     previous = body["puzzle"]
@@ -102,24 +103,28 @@ def test_info_and_solve(server):
         assert s["changed"] == [i for i in range(16) if s["cells"][i] != previous[i]]
         previous = s["cells"]
     assert body["decision"].startswith("the halting rule (q_halt > 0) never fired")  # untrained heads: q_halt = -5
+    status, old = request(url + "api/solve", json.dumps({"puzzle": info["examples"][0]["text"], "steps": 3}).encode())
+    assert status == 200 and len(old["segments"]) == 3  # "steps", the old name of "segments", is still read
 
 
 MAZE = "#########\n#S    # #\n# ### # #\n#   #   #\n### # ###\n#   #  G#\n# ##### #\n#       #\n#########"
 BAD = [
-    ("wrong length", {"puzzle": "1.2.3", "steps": 2}, 400, "bad puzzle: expected 81 cells (or 16 or 36), got 5"),
-    ("illegal character", {"puzzle": "1.2x" + "." * 12, "steps": 2}, 400, "bad puzzle: invalid character 'x' at cell 4"),
-    ("digit out of range", {"puzzle": "9" + "." * 15, "steps": 2}, 400, "out of range 1..4"),
-    ("grid larger than the model's", {"puzzle": "." * 81, "steps": 2}, 400, "this model solves 4x4 Sudoku, got 9x9"),
-    ("a maze for a sudoku model", {"puzzle": MAZE, "steps": 2}, 400, "this model solves sudoku puzzles; that looks like a maze puzzle"),
-    ("steps 0", {"puzzle": "." * 16, "steps": 0}, 400, "steps must be at least 1, got 0"),
-    ("steps -3", {"puzzle": "." * 16, "steps": -3}, 400, "steps must be at least 1, got -3"),
-    ("steps absurd", {"puzzle": "." * 16, "steps": 10**9}, 400, "steps must be at most 64 on this server"),
-    ("steps not a number", {"puzzle": "." * 16, "steps": "many"}, 400, "steps must be a whole number, got 'many'"),
-    ("no puzzle", {"steps": 2}, 400, 'give the puzzle as text in "puzzle"'),
-    ("not an object", [1, 2], 400, "send a JSON object {\"puzzle\": TEXT, \"steps\": N}, not a JSON array"),
-    ("steps a float", {"puzzle": "." * 16, "steps": 2.0}, 400, "steps must be a whole number, got 2.0"),
-    ("steps a bool", {"puzzle": "." * 16, "steps": True}, 400, "steps must be a whole number, got True"),
-    ("steps 1e400", {"puzzle": "." * 16, "steps": float("inf")}, 400, "steps must be a whole number, got inf"),
+    ("wrong length", {"puzzle": "1.2.3", "segments": 2}, 400, "bad puzzle: expected 81 cells (or 16 or 36), got 5"),
+    ("illegal character", {"puzzle": "1.2x" + "." * 12, "segments": 2}, 400, "bad puzzle: invalid character 'x' at cell 4"),
+    ("digit out of range", {"puzzle": "9" + "." * 15, "segments": 2}, 400, "out of range 1..4"),
+    ("grid larger than the model's", {"puzzle": "." * 81, "segments": 2}, 400, "this model solves 4x4 Sudoku, got 9x9"),
+    ("a maze for a sudoku model", {"puzzle": MAZE, "segments": 2}, 400, "this model solves sudoku puzzles; that looks like a maze puzzle"),
+    ("segments 0", {"puzzle": "." * 16, "segments": 0}, 400, "segments must be at least 1, got 0"),
+    ("segments -3", {"puzzle": "." * 16, "segments": -3}, 400, "segments must be at least 1, got -3"),
+    ("steps 0 (the old name)", {"puzzle": "." * 16, "steps": 0}, 400, "segments must be at least 1, got 0"),
+    ("segments and steps both", {"puzzle": "." * 16, "segments": 2, "steps": 2}, 400, 'give "segments" (or its old name "steps"), not both'),
+    ("segments absurd", {"puzzle": "." * 16, "segments": 10**9}, 400, "segments must be at most 64 on this server"),
+    ("segments not a number", {"puzzle": "." * 16, "segments": "many"}, 400, "segments must be a whole number, got 'many'"),
+    ("no puzzle", {"segments": 2}, 400, 'give the puzzle as text in "puzzle"'),
+    ("not an object", [1, 2], 400, "send a JSON object {\"puzzle\": TEXT, \"segments\": N}, not a JSON array"),
+    ("segments a float", {"puzzle": "." * 16, "segments": 2.0}, 400, "segments must be a whole number, got 2.0"),
+    ("segments a bool", {"puzzle": "." * 16, "segments": True}, 400, "segments must be a whole number, got True"),
+    ("segments 1e400", {"puzzle": "." * 16, "segments": float("inf")}, 400, "segments must be a whole number, got inf"),
     ("a puzzle of megabytes' worth", {"puzzle": "1" * 60000}, 400, "bad puzzle: expected 81 cells (or 16 or 36), got 60000"),
 ]
 
@@ -136,14 +141,16 @@ DIGITS = b"9" * 4000  # within Python's 4300-digit limit on reading integers
 RAW_BAD = [  # bodies json.dumps would not write, and what a careless client sends
     ("nested 30000 deep", b"[" * 30000 + b"]" * 30000, "application/json", "request body: not valid JSON (nested too deeply)"),
     ("not UTF-8", b'{"puzzle": "\xff"}', "application/json", "request body: not valid JSON (byte 0xff at offset 12 is not UTF-8)"),
-    ("a number of 5000 digits", b'{"steps": ' + b"9" * 5000 + b"}", "application/json", "request body: not valid JSON (a number too long to read)"),
+    ("a number of 5000 digits", b'{"segments": ' + b"9" * 5000 + b"}", "application/json",
+     "request body: not valid JSON (a number too long to read)"),
     ("wrong content type", b'{"puzzle": "1..."}', "text/plain",
-     'send a JSON object {"puzzle": TEXT, "steps": N} with Content-Type: application/json (got \'text/plain\')'),
-    ("steps nested 900 deep", b'{"steps": ' + b"[" * 900 + b"]" * 900 + b"}", "application/json", "steps must be a whole number, got [[[[...]]]]"),
-    ("steps of 4000 digits", b'{"puzzle": "' + b"." * 16 + b'", "steps": ' + DIGITS + b"}", "application/json",
-     "steps must be at most 64 on this server (hrm serve --max-steps), got 999999999999999999...9999999999999999999"),
-    ("steps a 60 KB string", b'{"steps": "' + b"x" * 60000 + b'"}', "application/json",
-     "steps must be a whole number, got 'xxxxxxxxxxxxxxxxx...xxxxxxxxxxxxxxxxxx'"),
+     'send a JSON object {"puzzle": TEXT, "segments": N} with Content-Type: application/json (got \'text/plain\')'),
+    ("segments nested 900 deep", b'{"segments": ' + b"[" * 900 + b"]" * 900 + b"}", "application/json",
+     "segments must be a whole number, got [[[[...]]]]"),
+    ("segments of 4000 digits", b'{"puzzle": "' + b"." * 16 + b'", "segments": ' + DIGITS + b"}", "application/json",
+     "segments must be at most 64 on this server (hrm serve --max-segments), got 999999999999999999...9999999999999999999"),
+    ("segments a 60 KB string", b'{"segments": "' + b"x" * 60000 + b'"}', "application/json",
+     "segments must be a whole number, got 'xxxxxxxxxxxxxxxxx...xxxxxxxxxxxxxxxxxx'"),
 ]
 
 
@@ -186,6 +193,44 @@ def test_serve_refuses_a_dataset_of_another_task_and_bad_options(run, tmp_path, 
     assert capsys.readouterr().err.strip() == "error: --port must be at least 0, got -1"
     assert main(["serve", str(tmp_path / "none")]) == 2
     assert "no such checkpoint or run folder" in capsys.readouterr().err
+
+
+def test_info_carries_the_maze_tasks_own_hint_and_no_controls(tmp_path):
+    from hrmkit import serve
+
+    maze = make_data(tmp_path / "m", "maze-9x9", train=2, test=2)
+    run = make_checkpoint(tmp_path / "run", maze, tiny_trm())
+    info = serve.create_app(serve.open_session(run, examples=1)).test_client().get("/api/info").get_json()
+    assert info["task"] == "maze" and info["input_hint"] == "one row per line; # wall, space open, S start, G goal"
+    assert info["controls"] == [] and info["max_segments"] == 64 and len(info["examples"]) == 1
+
+
+def test_the_library_serve_takes_max_segments_or_its_old_name(run, monkeypatch):
+    from hrmkit import serve
+    from hrmkit.errors import HrmError
+
+    with pytest.raises(HrmError, match=r"^give max_segments \(or its old name max_steps\), not both$"):
+        serve.serve(run, port=0, max_segments=5, max_steps=5)
+    for bad in ({"max_segments": 0}, {"max_steps": 0}):
+        with pytest.raises(HrmError, match="^max_segments must be at least 1, got 0$"):
+            serve.serve(run, port=0, **bad)
+    with pytest.raises(HrmError, match="^max_segments must be at least 1, got 0$"):
+        serve.open_session(run, max_segments=0)
+
+    class Opened(Exception):
+        pass
+
+    limits = []
+
+    def open_session(path, **settings):
+        limits.append(settings["max_segments"])
+        raise Opened  # stop before serving for ever
+
+    monkeypatch.setattr(serve, "open_session", open_session)
+    for given in ({"max_segments": 5}, {"max_steps": 7}, {}):
+        with pytest.raises(Opened):
+            serve.serve(run, port=0, **given)
+    assert limits == [5, 7, None]
 
 
 # --------------------------------------------------------------------------- the server: slow clients, chunked bodies, ports
@@ -268,7 +313,7 @@ def test_a_chunked_body_over_the_limit_gets_the_same_413(server):
     proc, url = server
     too_large = b'{"puzzle": "' + b"." * (200 << 10) + b'"}'
     assert post_chunked(url, too_large) == request(url + "api/solve", too_large) == (413, {"error": "request body too large (at most 64 KiB)"})
-    exact = b'{"puzzle": "' + b"." * 16 + b'", "steps": 1}'
+    exact = b'{"puzzle": "' + b"." * 16 + b'", "segments": 1}'
     exact += b" " * (64 * 1024 - len(exact))  # a body of exactly the limit is taken, one byte more is not
     status, answer = post_chunked(url, exact)
     assert status == 200 and len(answer["segments"]) == 1
@@ -316,6 +361,16 @@ def chromium():
     return webdriver.Chrome(options=options, service=Service(driver))
 
 
+def assert_no_task_file_controls(browser) -> None:
+    """The whole-task controls (ARC's) are hidden: in the page, not displayed, though their class sets a display."""
+    from selenium.webdriver.common.by import By
+
+    for box in ("task-file", "variants-control"):
+        element = browser.find_element(By.ID, box)
+        assert element.get_attribute("hidden") is not None and element.get_attribute("class") == "column"
+        assert not element.is_displayed() and element.value_of_css_property("display") == "none", box
+
+
 def test_the_page_solves_a_picked_puzzle_and_shows_errors(server):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -330,6 +385,8 @@ def test_the_page_solves_a_picked_puzzle_and_shows_errors(server):
         wait = WebDriverWait(browser, 60)
         browser.get(url)
         wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "body[data-ready=true]")))
+        assert browser.find_element(By.ID, "blank-hint").text == "one row per line; . for a blank"
+        assert_no_task_file_controls(browser)
         Select(browser.find_element(By.ID, "examples")).select_by_visible_text("test #2")
         puzzle = browser.find_element(By.ID, "puzzle").get_property("value")
         assert puzzle == info["examples"][1]["text"]
@@ -392,8 +449,10 @@ def test_arc_info_offers_held_out_tasks_and_solve_votes(arc_server):
     _, url = arc_server
     status, info = request(url + "api/info")
     assert status == 200 and info["task"] == "arc" and info["whole_task"] is True
+    assert info["input_hint"] == 'a task as JSON, {"train": [...], "test": [...]}, or a held-out task id'
+    assert info["controls"] == [{"kind": "task-file", "accept": ".json,application/json"}, {"kind": "variants", "maximum": 64, "default": 8}]
     assert [e["name"] for e in info["examples"]] == ["held-out task aa000001", "held-out task bb000002", "held-out task dd000004"]
-    status, body = arc_solve(url, {"puzzle": info["examples"][1]["text"], "steps": 3, "variants": 4})
+    status, body = arc_solve(url, {"puzzle": info["examples"][1]["text"], "segments": 3, "variants": 4})
     assert status == 200, body
     assert body["kind"] == "arc" and body["known"] and body["matched"] == "bb000002" and body["protocol"] == "paper"
     assert len(body["variants"]) == 4 and body["variants"][0] == "bb000002" and body["variants_available"] == 6
@@ -404,25 +463,25 @@ def test_arc_info_offers_held_out_tasks_and_solve_votes(arc_server):
         assert sum(a["votes"] for a in t["answers"]) + t["empty"] <= 4  # the top two of 4 variants, plus empty answers
         assert all(a["right"] in (True, False) and 0 <= a["p_halt"] <= 1 for a in t["answers"])
 
-    status, by_id = arc_solve(url, {"puzzle": "cc000003", "steps": 1, "variants": 2, "index": 0})
+    status, by_id = arc_solve(url, {"puzzle": "cc000003", "segments": 1, "variants": 2, "index": 0})
     assert status == 200 and by_id["matched"] == "cc000003" and len(by_id["tests"]) == 1
     mystery = {"train": [{"input": [[1]], "output": [[2]]}], "test": [{"input": [[3, 3]]}]}
-    status, unknown = arc_solve(url, {"puzzle": json.dumps(mystery), "steps": 1})
+    status, unknown = arc_solve(url, {"puzzle": json.dumps(mystery), "segments": 1})
     assert status == 200 and not unknown["known"] and "never seen this task" in unknown["notes"][0]
     assert unknown["variants"] == ["<blank>"]
     padded = json.dumps(mystery) + " " * (200 * 1024)  # past the 64 KiB of a grid puzzle, within an ARC task's 1 MiB
-    assert arc_solve(url, {"puzzle": padded, "steps": 1})[0] == 200
+    assert arc_solve(url, {"puzzle": padded, "segments": 1})[0] == 200
 
 
 ARC_BAD = [
-    ("invalid JSON", {"puzzle": "{nope", "steps": 1}, "not an ARC task: not valid JSON"),
-    ("a sudoku for an ARC model", {"puzzle": "1..." * 4, "steps": 1}, "is neither an ARC task (JSON) nor a held-out task id"),
-    ("a bad colour", {"puzzle": '{"train": [{"input": [[12]], "output": [[1]]}], "test": [{"input": [[1]]}]}', "steps": 1},
+    ("invalid JSON", {"puzzle": "{nope", "segments": 1}, "not an ARC task: not valid JSON"),
+    ("a sudoku for an ARC model", {"puzzle": "1..." * 4, "segments": 1}, "is neither an ARC task (JSON) nor a held-out task id"),
+    ("a bad colour", {"puzzle": '{"train": [{"input": [[12]], "output": [[1]]}], "test": [{"input": [[1]]}]}', "segments": 1},
      "colours are integers 0..9"),
-    ("no test inputs", {"puzzle": '{"train": [{"input": [[1]], "output": [[1]]}], "test": []}', "steps": 1}, "no test inputs"),
-    ("variants 0", {"puzzle": "cc000003", "steps": 1, "variants": 0}, "variants must be a whole number from 1 to 64"),
-    ("index past the tests", {"puzzle": "cc000003", "steps": 1, "index": 3}, "test input index must be in 0..0"),
-    ("index not a number", {"puzzle": "cc000003", "steps": 1, "index": "all"}, "index must be a test input number or null"),
+    ("no test inputs", {"puzzle": '{"train": [{"input": [[1]], "output": [[1]]}], "test": []}', "segments": 1}, "no test inputs"),
+    ("variants 0", {"puzzle": "cc000003", "segments": 1, "variants": 0}, "variants must be a whole number from 1 to 64"),
+    ("index past the tests", {"puzzle": "cc000003", "segments": 1, "index": 3}, "test input index must be in 0..0"),
+    ("index not a number", {"puzzle": "cc000003", "segments": 1, "index": "all"}, "index must be a test input number or null"),
 ]
 
 
@@ -439,7 +498,7 @@ def test_arc_json_nested_100000_deep_gets_a_one_line_400(arc_server):
     deep = "[" * 100000 + "]" * 100000  # 200 KB: within an ARC server's 1 MiB
     status, answer = request(url + "api/solve", deep.encode())
     assert (status, answer) == (400, {"error": "request body: not valid JSON (nested too deeply)"})
-    status, answer = arc_solve(url, {"puzzle": deep, "steps": 1})
+    status, answer = arc_solve(url, {"puzzle": deep, "segments": 1})
     assert (status, answer) == (400, {"error": "not an ARC task: not valid JSON (nested too deeply)"})
     assert proc.poll() is None and request(url + "api/info")[0] == 200
 
@@ -457,7 +516,11 @@ def test_the_page_shows_an_arc_task_in_colour(arc_server):
         wait = WebDriverWait(browser, 60)
         browser.get(url)
         wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "body[data-ready=true]")))
-        assert browser.find_element(By.ID, "task-file").is_displayed()
+        assert browser.find_element(By.ID, "task-file").is_displayed() and browser.find_element(By.ID, "variants-control").is_displayed()
+        variants = browser.find_element(By.ID, "variants")
+        assert (variants.get_property("value"), variants.get_property("max")) == ("8", "64")
+        assert browser.find_element(By.ID, "upload").get_property("accept") == ".json,application/json"
+        assert browser.find_element(By.ID, "blank-hint").text == 'a task as JSON, {"train": [...], "test": [...]}, or a held-out task id'
         Select(browser.find_element(By.ID, "examples")).select_by_visible_text("held-out task bb000002")
         steps = browser.find_element(By.ID, "steps")
         steps.send_keys(Keys.CONTROL, "a")
@@ -483,5 +546,51 @@ def test_the_page_shows_an_arc_task_in_colour(arc_server):
         browser.find_element(By.ID, "solve").click()
         wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "body[data-state=error]")))
         assert browser.find_element(By.ID, "error").text.startswith("not an ARC task: not valid JSON")
+    finally:
+        browser.quit()
+
+
+# --------------------------------------------------------------------------- a plug-in task's page
+
+
+@pytest.fixture(scope="module")
+def sort_server(tmp_path_factory):
+    """A model of test_plugins.py's sort task (no input hint, no task solver), served by a process that loads that
+    file as a plug-in."""
+    import test_plugins  # noqa: F401  (registers the sort task in this process too, to build its dataset)
+
+    data = make_data(tmp_path_factory.mktemp("data") / "sort", "sort-digits", train=16, test=4)
+    run = make_checkpoint(tmp_path_factory.mktemp("runs") / "sort", data, tiny_trm())
+    env = {**os.environ, "HRMKIT_PLUGINS": str(Path(__file__).with_name("test_plugins.py"))}
+    proc, url = start_server([str(run), "--examples", "2"], env)
+    try:
+        yield proc, url
+    finally:
+        stop_server(proc)
+
+
+def test_a_plug_in_tasks_page_shows_the_generic_hint_and_no_arc_controls(sort_server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _, url = sort_server
+    info = request(url + "api/info")[1]
+    assert info["task"] == "sort" and info["input_hint"] == "one row per line, one character per cell" and info["controls"] == []
+    browser = chromium()
+    try:
+        wait = WebDriverWait(browser, 60)
+        browser.get(url)
+        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "body[data-ready=true]")))
+        assert browser.find_element(By.ID, "blank-hint").text == "one row per line, one character per cell"
+        assert_no_task_file_controls(browser)
+        puzzle = browser.find_element(By.ID, "puzzle").get_property("value")
+        assert puzzle == info["examples"][0]["text"] and len(puzzle) == 6 and puzzle.isdigit()  # the first example, as the task's text
+        browser.find_element(By.ID, "solve").click()
+        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "body[data-state=solved]")))
+        assert browser.find_element(By.ID, "segment-title").text == "segment 2 of 2"  # the model's halt_max_steps
+        expected = solve_api(url, puzzle, 2)["segments"][1]["cells"]
+        assert [c.get_attribute("data-cell") for c in browser.find_elements(By.CSS_SELECTOR, "#grid td")] == expected
+        assert not browser.find_element(By.ID, "arc-output").is_displayed()
     finally:
         browser.quit()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import pytest
 import torch
@@ -10,8 +11,9 @@ from safetensors.torch import load_file, save_file
 
 from hrmkit.config import make_train_config
 from hrmkit.ema import EMA
-from hrmkit.models import HRMConfig, TransformerConfig, TRMConfig, build_model, count_parameters
-from hrmkit.models.layers import PostNormMixerBlock, rms_norm
+from hrmkit.model_configs import puzzle_prefix_len
+from hrmkit.models import HRMConfig, ModelConfig, TransformerConfig, TRMConfig, build_model, count_parameters
+from hrmkit.models.layers import PostNormMixerBlock, ReasoningModule, rms_norm
 from hrmkit.models.losses import act_loss
 from tests.reference_init import assert_reference_init, assert_shapes
 
@@ -124,6 +126,38 @@ def test_config_rejects_what_the_model_cannot_build():
     with pytest.raises(ValueError, match="does not fit"):
         TRMConfig(hidden_size=32, puzzle_emb_ndim=64, puzzle_emb_len=1)
     assert TRMConfig(hidden_size=32, puzzle_emb_ndim=64, puzzle_emb_len=0).prefix_len == 2  # 0: ceil(ndim / D), as HRM
+
+
+def test_every_block_model_takes_the_same_prefix_ceiling():
+    assert [puzzle_prefix_len(n, 32) for n in (0, 1, 32, 33, 64)] == [0, 1, 1, 2, 2]
+    assert HRMConfig(hidden_size=32, num_heads=2, puzzle_emb_ndim=48).prefix_len == 2
+    assert TransformerConfig(hidden_size=32, num_heads=2, puzzle_emb_ndim=48).prefix_len == 2
+    assert build_model(small_transformer(puzzle_emb_ndim=48), VOCAB, SEQ, 1).core.puzzle_emb_len == 2
+
+
+def test_hrm_and_trm_recurse_through_one_module_class_with_the_checkpoint_key_names():
+    hrm = build_model(HRMConfig(hidden_size=32, num_heads=2, H_layers=2, L_layers=1, puzzle_emb_ndim=0), VOCAB, SEQ, 1).core
+    trm = build_model(small_trm(mlp_t=True, pos_encodings="none"), VOCAB, SEQ, 1).core
+    assert type(hrm.H_level) is type(hrm.L_level) is type(trm.net) is ReasoningModule
+    assert isinstance(trm.net.layers[0], PostNormMixerBlock) and len(hrm.H_level.layers) == 2
+    keys = set(hrm.state_dict()) | set(trm.state_dict())
+    assert {"H_level.layers.1.mlp.down_proj.weight", "L_level.layers.0.attn.qkv_proj.weight", "net.layers.1.mlp_t.gate_up_proj.weight"} <= keys
+
+
+class _PlugInConfig(ModelConfig):
+    name: Literal["plug-in-describe"] = "plug-in-describe"
+
+
+def test_each_model_config_describes_itself():
+    assert HRMConfig().describe(27_275_266) == ("HRM (27,275,266 parameters: hidden 512, 4+4 layers, 2x2 cycles, "
+                                                 "up to 16 ACT segments)")
+    assert TRMConfig(mlp_t=True, pos_encodings="none").describe(5_028_866) == (
+        "TRM (5,028,866 parameters: one 2-layer MLP-mixer net of width 512, T=3 x n=6 recursions, up to 16 ACT segments)")
+    assert TRMConfig(halt_max_steps=4).describe(10) == ("TRM (10 parameters: one 2-layer attention net of width 512, "
+                                                        "T=3 x n=6 recursions, up to 4 ACT segments)")
+    assert TransformerConfig().describe(27_275_266) == ("transformer baseline (27,275,266 parameters: 8 layers of width 512, "
+                                                         "no recursion, up to 16 ACT segments)")
+    assert _PlugInConfig(halt_max_steps=3).describe(1234) == "plug-in-describe (1,234 parameters, up to 3 ACT segments)"
 
 
 # --------------------------------------------------------------------------- the recursion and its gradient

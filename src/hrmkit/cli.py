@@ -226,7 +226,7 @@ def _cmd_solve(args: argparse.Namespace) -> None:
 def _cmd_serve(args: argparse.Namespace) -> None:
     from hrmkit.serve import serve
 
-    serve(args.checkpoint, host=args.host, port=args.port, dataset=args.dataset, examples=args.examples, max_steps=args.max_segments)
+    serve(args.checkpoint, host=args.host, port=args.port, dataset=args.dataset, examples=args.examples, max_segments=args.max_segments)
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:

@@ -21,19 +21,6 @@ from hrmkit.train import Trainer
 from hrmkit.viz import plot_run_or_warn
 
 
-def describe_arch(arch: object, n_params: int) -> str:
-    """One line a newcomer can read: which model, how big, how much recursion per ACT segment."""
-    name = getattr(arch, "name", "?")
-    if name == "trm":
-        net = "MLP-mixer" if getattr(arch, "mlp_t", False) else "attention"
-        return (f"TRM ({n_params:,} parameters: one {arch.L_layers}-layer {net} net of width {arch.hidden_size}, "
-                f"T={arch.H_cycles} x n={arch.L_cycles} recursions, up to {arch.halt_max_steps} ACT segments)")
-    if name == "hrm":
-        return (f"HRM ({n_params:,} parameters: hidden {arch.hidden_size}, {arch.H_layers}+{arch.L_layers} layers, "
-                f"{arch.H_cycles}x{arch.L_cycles} cycles, up to {arch.halt_max_steps} ACT segments)")
-    return f"{name} ({n_params:,} parameters, up to {getattr(arch, 'halt_max_steps', '?')} ACT segments)"
-
-
 def verdict(prediction: np.ndarray, label: np.ndarray, ignore_label_id: int) -> tuple[bool, int, int]:
     """(right?, wrong cells, cells scored) of a prediction against the known solution."""
     scored = label != ignore_label_id
@@ -102,8 +89,7 @@ def run_demo(out: str = "runs/demo", max_steps: int | None = None, quiet: bool =
 
 def _train_and_show(trainer: Trainer, cfg: TrainConfig, out_path: Path, max_steps: int | None, seed: int, started: float) -> dict:
     meta = trainer.dataset.metadata
-    n_params = sum(p.numel() for p in trainer.model.parameters())
-    print(f"[2/4] training {describe_arch(cfg.arch, n_params)} for {trainer.total_steps} steps on {trainer.rt.device}, seed {seed}")
+    print(f"[2/4] training {cfg.arch.describe(trainer.num_parameters)} for {trainer.total_steps} steps on {trainer.rt.device}, seed {seed}")
     summary = trainer.fit(max_steps=max_steps)
     train_minutes = summary["seconds"] / 60
 

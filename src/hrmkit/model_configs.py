@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["DEFAULT_MODEL", "BlockModelConfig", "HRMConfig", "ModelConfig", "TRMConfig", "TransformerConfig", "check_heads",
-           "config_names", "parse_model_config", "register_config"]
+           "config_names", "parse_model_config", "puzzle_prefix_len", "register_config"]
 
 DEFAULT_MODEL = "hrm"
 
@@ -28,6 +28,15 @@ class ModelConfig(BaseModel):
     forward_dtype: Literal["auto", "float32", "bfloat16"] = Field(
         "auto", description="auto: bfloat16 on CUDA with bf16 support and on CPUs with AMX-BF16 units, float32 elsewhere")
     loss_type: Literal["stablemax", "softmax"] = "stablemax"
+
+    def describe(self, n_params: int) -> str:
+        """One line a newcomer can read (`hrm demo`, `hrm serve`): which model, how big, how much recursion per segment."""
+        return f"{self.name} ({n_params:,} parameters, up to {self.halt_max_steps} ACT segments)"
+
+
+def puzzle_prefix_len(puzzle_emb_ndim: int, hidden_size: int) -> int:
+    """Positions the puzzle vector takes before the tokens: ceil(ndim / hidden), 1 for ndim = hidden, 0 without one."""
+    return -(-puzzle_emb_ndim // hidden_size)
 
 
 class BlockModelConfig(ModelConfig):
@@ -46,6 +55,10 @@ class BlockModelConfig(ModelConfig):
         check_heads(self.hidden_size, self.num_heads, self.pos_encodings == "rope")
         return self
 
+    @property
+    def prefix_len(self) -> int:
+        return puzzle_prefix_len(self.puzzle_emb_ndim, self.hidden_size)
+
 
 def check_heads(hidden_size: int, num_heads: int, rope: bool) -> None:
     """Attention needs hidden_size = heads x head size, and RoPE an even head size."""
@@ -63,6 +76,10 @@ class HRMConfig(BlockModelConfig):
     L_layers: int = Field(4, ge=1)
     H_cycles: int = Field(2, ge=1)
     L_cycles: int = Field(2, ge=1)
+
+    def describe(self, n_params: int) -> str:
+        return (f"HRM ({n_params:,} parameters: hidden {self.hidden_size}, {self.H_layers}+{self.L_layers} layers, "
+                f"{self.H_cycles}x{self.L_cycles} cycles, up to {self.halt_max_steps} ACT segments)")
 
 
 class TRMConfig(ModelConfig):
@@ -96,7 +113,12 @@ class TRMConfig(ModelConfig):
     def prefix_len(self) -> int:
         if not self.puzzle_emb_ndim:
             return 0
-        return self.puzzle_emb_len or -(-self.puzzle_emb_ndim // self.hidden_size)
+        return self.puzzle_emb_len or puzzle_prefix_len(self.puzzle_emb_ndim, self.hidden_size)
+
+    def describe(self, n_params: int) -> str:
+        net = "MLP-mixer" if self.mlp_t else "attention"
+        return (f"TRM ({n_params:,} parameters: one {self.L_layers}-layer {net} net of width {self.hidden_size}, "
+                f"T={self.H_cycles} x n={self.L_cycles} recursions, up to {self.halt_max_steps} ACT segments)")
 
 
 class TransformerConfig(BlockModelConfig):
@@ -105,6 +127,10 @@ class TransformerConfig(BlockModelConfig):
     name: Literal["transformer"] = "transformer"
     num_layers: int = Field(8, ge=1)
     no_ACT_continue: bool = Field(False, description="True: halt on q_halt > 0 with no Q-continue loss (TRM's rule)")
+
+    def describe(self, n_params: int) -> str:
+        return (f"transformer baseline ({n_params:,} parameters: {self.num_layers} layers of width {self.hidden_size}, "
+                f"no recursion, up to {self.halt_max_steps} ACT segments)")
 
 
 # --------------------------------------------------------------------------- name -> config class

@@ -6,11 +6,13 @@ JSON errors with no extra server package. The page (``hrmkit/static``) is served
 the Content-Security-Policy forbids it to load anything from elsewhere.
 
     GET  /                the page
-    GET  /api/info        the model, the task, the step limits, a few held-out examples
-    POST /api/solve       {"puzzle": TEXT, "steps": N} -> every segment's grid, changed cells, Q values, validity
+    GET  /api/info        the model, the task (its input hint, the controls its solver shows), the segment limits,
+                          a few held-out examples
+    POST /api/solve       {"puzzle": TEXT, "segments": N} -> every segment's grid, changed cells, Q values, validity
                           ARC (a task whose unit is a whole task file): {"puzzle": TASK JSON or a held-out task id,
-                          "steps": N, "variants": V, "index": K or null} -> demonstrations, each test input's
+                          "segments": N, "variants": V, "index": K or null} -> demonstrations, each test input's
                           per-segment predictions and voted answers (``tasks.arc.solver.payload``)
+                          ("steps" is the old name of "segments", still read)
 """
 
 from __future__ import annotations
@@ -35,20 +37,20 @@ from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from hrmkit import checkpoint, jsonio
 from hrmkit.checkpoint import find_dataset
 from hrmkit.data.format import DatasetMetadata
-from hrmkit.errors import HrmError
-from hrmkit.models import ACTModel
+from hrmkit.errors import HrmError, check_at_least
+from hrmkit.models import ACTModel, count_parameters
 from hrmkit.solve import SolveTrace, solve
 from hrmkit.tasks import Task, TaskSolver, get_task, task_names
+from hrmkit.tasks.base import VariantsControl, control_json
 
 MAX_BODY_BYTES = 64 * 1024  # a 30x30 maze is about 1 KB of text; anything far larger is not a puzzle (a task solver sets its own)
 READ_TIMEOUT_SECONDS = 20.0  # a connection's whole request must arrive within this; then it is closed and its thread freed
-MAX_VARIANTS = 64  # ARC: variants one request may vote over (each runs every segment; 1001 would pin the CPU for minutes)
 STATIC_FILES = {"index.html": "text/html", "serve.js": "text/javascript", "serve.css": "text/css"}
 # The page may talk to this server only: no CDN, no fonts, no analytics, nothing fetched from elsewhere.
 CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'"
 
 
-def default_steps_limit(halt_max_steps: int) -> int:
+def default_segments_limit(halt_max_steps: int) -> int:
     """The most segments one request may ask for: room to think well past training, not to pin the CPU for minutes."""
     return max(64, 8 * halt_max_steps)
 
@@ -60,7 +62,7 @@ class Session:
     model: ACTModel
     meta: DatasetMetadata
     description: str
-    max_steps: int
+    max_segments: int
     examples: list[dict[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)  # one solve at a time: solve() switches model state
     dataset: Path | None = None  # the model's dataset (a task solver looks tasks up in it)
@@ -101,9 +103,8 @@ def load_examples(dataset: Path, meta: DatasetMetadata, n: int) -> list[dict[str
 
 
 def open_session(path: str | os.PathLike, *, dataset: str | os.PathLike | None = None, examples: int = 8,
-                 max_steps: int | None = None) -> Session:
-    from hrmkit.demo import describe_arch
-
+                 max_segments: int | None = None) -> Session:
+    check_at_least("max_segments", max_segments, 1)
     ckpt = checkpoint.resolve(path)
     cfg, _ = checkpoint.read_config(ckpt)
     model, meta = checkpoint.from_pretrained(ckpt)
@@ -113,9 +114,8 @@ def open_session(path: str | os.PathLike, *, dataset: str | os.PathLike | None =
             raise HrmError(f"--dataset {data}: not a dataset folder (no metadata.json)")
     else:
         data = find_dataset(ckpt, cfg.data_path)
-    n_params = sum(p.numel() for p in model.parameters())
-    session = Session(model=model, meta=meta, description=describe_arch(cfg.arch, n_params),
-                      max_steps=max_steps or default_steps_limit(model.halt_max_steps), dataset=data)
+    session = Session(model=model, meta=meta, description=cfg.arch.describe(count_parameters(model)),
+                      max_segments=max_segments or default_segments_limit(model.halt_max_steps), dataset=data)
     solver = session.solver
     if solver is not None:  # whole task files (ARC): the picker offers held-out tasks
         if data is not None:
@@ -148,15 +148,18 @@ def _other_task(text: str, meta: DatasetMetadata) -> str | None:
     return None
 
 
-def _steps(body: dict[str, Any], session: Session) -> int:
-    steps = body.get("steps", session.model.halt_max_steps)
-    if isinstance(steps, bool) or not isinstance(steps, int):
-        raise HrmError(f"steps must be a whole number, got {jsonio.shown(steps)}")
-    if steps < 1:
-        raise HrmError(f"steps must be at least 1, got {steps}")
-    if steps > session.max_steps:
-        raise HrmError(f"steps must be at most {session.max_steps} on this server (hrm serve --max-steps), got {jsonio.shown(steps)}")
-    return steps
+def _segments(body: dict[str, Any], session: Session) -> int:
+    if "segments" in body and "steps" in body:
+        raise HrmError('give "segments" (or its old name "steps"), not both')
+    segments = body.get("segments", body.get("steps", session.model.halt_max_steps))
+    if isinstance(segments, bool) or not isinstance(segments, int):
+        raise HrmError(f"segments must be a whole number, got {jsonio.shown(segments)}")
+    if segments < 1:
+        raise HrmError(f"segments must be at least 1, got {segments}")
+    if segments > session.max_segments:
+        raise HrmError(f"segments must be at most {session.max_segments} on this server (hrm serve --max-segments), "
+                       f"got {jsonio.shown(segments)}")
+    return segments
 
 
 def _parse(text: Any, session: Session) -> np.ndarray:
@@ -178,7 +181,7 @@ def request_body(limit: int) -> dict[str, Any]:
     """The request's JSON object, or a one-line HrmError (400); a body over ``limit`` bytes is a 413 however it is sent."""
     if not request.is_json:
         given = jsonio.shown(request.mimetype) if request.mimetype else "none"
-        raise HrmError(f'send a JSON object {{"puzzle": TEXT, "steps": N}} with Content-Type: application/json (got {given})')
+        raise HrmError(f'send a JSON object {{"puzzle": TEXT, "segments": N}} with Content-Type: application/json (got {given})')
     # MAX_CONTENT_LENGTH (limit + 1) refuses a Content-Length over the limit unread, but a chunked body is cut at it
     # silently, so one byte past the limit is read to tell "too large" from "exactly the limit".
     data = request.get_data(cache=False)
@@ -186,24 +189,30 @@ def request_body(limit: int) -> dict[str, Any]:
         raise RequestEntityTooLarge()
     body = jsonio.loads(data, "request body")
     if not isinstance(body, dict):
-        raise HrmError(f'send a JSON object {{"puzzle": TEXT, "steps": N}}, not a JSON {_JSON_KINDS.get(type(body), "value")}')
+        raise HrmError(f'send a JSON object {{"puzzle": TEXT, "segments": N}}, not a JSON {_JSON_KINDS.get(type(body), "value")}')
     return body
 
 
-def _whole_task(body: dict[str, Any], session: Session, solver: TaskSolver, steps: int) -> dict[str, Any]:
+def variants_control(solver: TaskSolver) -> VariantsControl:
+    """The solver's variants setting; one that shows none runs the task as given (1 variant)."""
+    return next((c for c in solver.page_controls if isinstance(c, VariantsControl)), VariantsControl(maximum=1, default=1))
+
+
+def _whole_task(body: dict[str, Any], session: Session, solver: TaskSolver, segments: int) -> dict[str, Any]:
     text = body.get("puzzle")
     if not isinstance(text, str) or not text.strip():
         raise HrmError("give the task as JSON text (or a held-out task id) in \"puzzle\"")
-    variants = body.get("variants", 8)
-    if isinstance(variants, bool) or not isinstance(variants, int) or not 1 <= variants <= MAX_VARIANTS:
-        raise HrmError(f"variants must be a whole number from 1 to {MAX_VARIANTS} on this server, got {jsonio.shown(variants)}")
+    control = variants_control(solver)
+    variants = body.get("variants", control.default)
+    if isinstance(variants, bool) or not isinstance(variants, int) or not 1 <= variants <= control.maximum:
+        raise HrmError(f"variants must be a whole number from 1 to {control.maximum} on this server, got {jsonio.shown(variants)}")
     index = body.get("index")
     if index is not None and (isinstance(index, bool) or not isinstance(index, int)):
         raise HrmError(f"index must be a test input number or null (every test input), got {jsonio.shown(index)}")
     started = time.perf_counter()
     with session.lock, torch.inference_mode():
         result = solver.solve_text(session.model, session.meta, text, name="pasted task", dataset=session.dataset, index=index,
-                                   variants=variants, segments=steps)
+                                   variants=variants, segments=segments)
     return {**solver.payload(result), "seconds": round(time.perf_counter() - started, 4)}
 
 
@@ -263,21 +272,23 @@ def create_app(session: Session) -> Flask:
 
     @app.get("/api/info")
     def _info() -> Response:
+        solver = session.solver
         return jsonify(task=session.meta.task, grid_shape=list(session.meta.grid_shape), model=session.description,
-                       halt_rule=session.model.halt_rule, halt_max_steps=session.model.halt_max_steps, max_steps=session.max_steps,
-                       examples=session.examples, whole_task=session.solver is not None, max_variants=MAX_VARIANTS)
+                       halt_rule=session.model.halt_rule, halt_max_steps=session.model.halt_max_steps, max_segments=session.max_segments,
+                       examples=session.examples, whole_task=solver is not None, input_hint=session.task.input_hint,
+                       controls=[] if solver is None else [control_json(c) for c in solver.page_controls])
 
     @app.post("/api/solve")
     def _solve() -> Response:
         body = request_body(session.max_body_bytes)
-        steps = _steps(body, session)
+        segments = _segments(body, session)
         solver = session.solver
         if solver is not None:
-            return jsonify(**_whole_task(body, session, solver, steps))
+            return jsonify(**_whole_task(body, session, solver, segments))
         tokens = _parse(body.get("puzzle"), session)
         started = time.perf_counter()
         with session.lock, torch.inference_mode():
-            trace = solve(session.model, session.meta, tokens, segments=steps)
+            trace = solve(session.model, session.meta, tokens, segments=segments)
         return jsonify(**trace_payload(trace, session), seconds=round(time.perf_counter() - started, 4))
 
     return app
@@ -360,16 +371,22 @@ def listen(app: Flask | None, host: str = "127.0.0.1", port: int = 8000, *, read
 
 
 def serve(path: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 8000, dataset: str | os.PathLike | None = None,
-          examples: int = 8, max_steps: int | None = None) -> None:
-    """Serve the page until Ctrl-C. Port 0 takes a free port; the URL printed names the one taken."""
+          examples: int = 8, max_segments: int | None = None, max_steps: int | None = None) -> None:
+    """Serve the page until Ctrl-C. Port 0 takes a free port; the URL printed names the one taken. ``max_segments``: the
+    most segments one request may ask for (default :func:`default_segments_limit`); ``max_steps`` is its old name."""
+    if max_steps is not None:
+        if max_segments is not None:
+            raise HrmError("give max_segments (or its old name max_steps), not both")
+        max_segments = max_steps
+    check_at_least("max_segments", max_segments, 1)
     server = listen(None, host, port)  # before the model loads: a port in use is told at once, not after a minute
     try:
-        session = open_session(path, dataset=dataset, examples=examples, max_steps=max_steps)
+        session = open_session(path, dataset=dataset, examples=examples, max_segments=max_segments)
     except BaseException:
         server.server_close()
         raise
     server.app = create_app(session)
-    print(f"{session.description}\n{len(session.examples)} examples to pick; up to {session.max_steps} segments per request", flush=True)
+    print(f"{session.description}\n{len(session.examples)} examples to pick; up to {session.max_segments} segments per request", flush=True)
     if not is_loopback(host):
         print(f"note: listening on {host}: anyone who can reach this machine can use the page (there is no login)", flush=True)
     print(f"serving on http://{_host_port(host, server.server_port)}/  (Ctrl-C to stop)", flush=True)

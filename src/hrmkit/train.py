@@ -197,7 +197,9 @@ class Trainer:
 
     @property
     def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
+        from hrmkit.models import count_parameters
+
+        return count_parameters(self.model)
 
     # ---- one optimizer step = one ACT segment
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from hrmkit.model_configs import HRMConfig
 from hrmkit.models.base import CoreOutput
@@ -28,6 +27,7 @@ from hrmkit.models.layers import (
     CastedEmbedding,
     CastedLinear,
     PostNormBlock,
+    ReasoningModule,
     RotaryEmbedding,
     SparsePuzzleEmbedding,
 )
@@ -36,19 +36,8 @@ from hrmkit.models.puzzle_io import PuzzleIO
 State = tuple[torch.Tensor, torch.Tensor]
 
 
-class ReasoningModule(nn.Module):
-    """A stack of blocks; ``forward(z, injection)`` adds the injection, then runs the blocks."""
-
-    def __init__(self, cfg: HRMConfig, num_layers: int):
-        super().__init__()
-        self.layers = nn.ModuleList(
-            PostNormBlock(cfg.hidden_size, cfg.num_heads, cfg.expansion, cfg.rms_norm_eps) for _ in range(num_layers))
-
-    def forward(self, z: torch.Tensor, injection: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
-        z = z + injection
-        for layer in self.layers:
-            z = layer(z, rope)
-        return z
+def _blocks(cfg: HRMConfig, num_layers: int) -> list[PostNormBlock]:
+    return [PostNormBlock(cfg.hidden_size, cfg.num_heads, cfg.expansion, cfg.rms_norm_eps) for _ in range(num_layers)]
 
 
 class HRM(PuzzleIO):
@@ -69,16 +58,15 @@ class HRM(PuzzleIO):
         self.pos_encodings = cfg.pos_encodings
         self.embed_scale = math.sqrt(d)
         self.embed_tokens = CastedEmbedding(vocab_size, d, init_std=1.0 / self.embed_scale, cast_to=dtype)
-        # The puzzle embedding takes ceil(ndim / hidden) prefix positions (1 for ndim = hidden).
-        self.puzzle_emb_len = -(-cfg.puzzle_emb_ndim // d) if cfg.puzzle_emb_ndim else 0
+        self.puzzle_emb_len = cfg.prefix_len
         self.puzzle_emb = (SparsePuzzleEmbedding(num_puzzle_identifiers, cfg.puzzle_emb_ndim, cast_to=dtype)
                            if cfg.puzzle_emb_ndim else None)
         self.total_len = seq_len + self.puzzle_emb_len
         self.rotary = RotaryEmbedding(d // cfg.num_heads, self.total_len, cfg.rope_theta) if cfg.pos_encodings == "rope" else None
         if cfg.pos_encodings == "learned":
             self.embed_pos = CastedEmbedding(self.total_len, d, init_std=1.0 / self.embed_scale, cast_to=dtype)
-        self.H_level = ReasoningModule(cfg, cfg.H_layers)
-        self.L_level = ReasoningModule(cfg, cfg.L_layers)
+        self.H_level = ReasoningModule(_blocks(cfg, cfg.H_layers))
+        self.L_level = ReasoningModule(_blocks(cfg, cfg.L_layers))
         self.lm_head = CastedLinear(d, vocab_size)
         self.q_head = CastedLinear(d, 2, bias=True)
         self._build_init_states("H_init", "L_init")  # also sets the Q head to "continue" (weight 0, bias -5)

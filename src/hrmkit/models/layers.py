@@ -1,11 +1,13 @@
 """Building blocks shared by every architecture: init, casted linear/embedding, RMSNorm, RoPE,
 attention (through torch's scaled_dot_product_attention, which picks flash kernels on GPUs), SwiGLU,
-and the post-norm transformer block. No biases anywhere except where a caller asks for one.
+the post-norm transformer and mixer blocks, and the reasoning module (a stack of blocks run on state plus
+injection) that HRM and TRM recurse through. No biases anywhere except where a caller asks for one.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -198,3 +200,21 @@ class PostNormMixerBlock(nn.Module):
         t = h.transpose(1, 2)
         h = rms_norm(t + self.mlp_t(t), self.eps).transpose(1, 2)  # RMSNorm over L (the quirk)
         return rms_norm(h + self.mlp(h), self.eps)
+
+
+# --------------------------------------------------------------------------- the recursed module
+
+
+class ReasoningModule(nn.Module):
+    """A stack of blocks applied to ``state + injection``: HRM's H and L modules and TRM's one network, as in
+    both references. The blocks stay in ``layers``: checkpoints name them ``<module>.layers.<i>...``."""
+
+    def __init__(self, blocks: Iterable[nn.Module]):
+        super().__init__()
+        self.layers = nn.ModuleList(blocks)
+
+    def forward(self, state: torch.Tensor, injection: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        h = state + injection
+        for layer in self.layers:
+            h = layer(h, rope)
+        return h

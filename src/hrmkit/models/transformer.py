@@ -43,8 +43,7 @@ class TransformerBaseline(PuzzleIO):
         super().__init__()
         self.cfg = cfg
         self.has_q_continue = not cfg.no_ACT_continue
-        prefix = -(-cfg.puzzle_emb_ndim // cfg.hidden_size)  # ceil, as HRM: 1 position for ndim = hidden
-        self._build_io(cfg, vocab_size, seq_len, num_puzzle_identifiers, puzzle_emb_len=prefix, pos_encodings=cfg.pos_encodings,
+        self._build_io(cfg, vocab_size, seq_len, num_puzzle_identifiers, puzzle_emb_len=cfg.prefix_len, pos_encodings=cfg.pos_encodings,
                        dtype=dtype)
         self.layers = nn.ModuleList(
             PostNormBlock(cfg.hidden_size, cfg.num_heads, cfg.expansion, cfg.rms_norm_eps) for _ in range(cfg.num_layers))

@@ -31,32 +31,14 @@ reference keeps 16 positions in the state but none in x, and the shapes do not m
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from hrmkit.model_configs import TRMConfig
 from hrmkit.models.base import CoreOutput
-from hrmkit.models.layers import PostNormBlock, PostNormMixerBlock
+from hrmkit.models.layers import PostNormBlock, PostNormMixerBlock, ReasoningModule
 from hrmkit.models.puzzle_io import PuzzleIO
 
 State = tuple[torch.Tensor, torch.Tensor]
 Rope = tuple[torch.Tensor, torch.Tensor] | None
-
-
-class RecursiveNet(nn.Module):
-    """The single network: ``forward(state, injection)`` adds the injection, then runs the blocks."""
-
-    def __init__(self, cfg: TRMConfig, num_positions: int):
-        super().__init__()
-        self.layers = nn.ModuleList(
-            PostNormMixerBlock(num_positions, cfg.hidden_size, cfg.expansion, cfg.rms_norm_eps) if cfg.mlp_t
-            else PostNormBlock(cfg.hidden_size, cfg.num_heads, cfg.expansion, cfg.rms_norm_eps)
-            for _ in range(cfg.L_layers))
-
-    def forward(self, state: torch.Tensor, injection: torch.Tensor, rope: Rope) -> torch.Tensor:
-        h = state + injection
-        for layer in self.layers:
-            h = layer(h, rope)
-        return h
 
 
 class TRM(PuzzleIO):
@@ -69,7 +51,10 @@ class TRM(PuzzleIO):
         # mlp_t blocks have no attention to rotate: RoPE would go unused.
         pos_encodings = "none" if cfg.mlp_t and cfg.pos_encodings == "rope" else cfg.pos_encodings
         self._build_io(cfg, vocab_size, seq_len, num_puzzle_identifiers, puzzle_emb_len=cfg.prefix_len, pos_encodings=pos_encodings, dtype=dtype)
-        self.net = RecursiveNet(cfg, self.total_len)
+        self.net = ReasoningModule(
+            PostNormMixerBlock(self.total_len, cfg.hidden_size, cfg.expansion, cfg.rms_norm_eps) if cfg.mlp_t
+            else PostNormBlock(cfg.hidden_size, cfg.num_heads, cfg.expansion, cfg.rms_norm_eps)
+            for _ in range(cfg.L_layers))
         self._build_init_states("H_init", "L_init")  # y0 and z0
 
     def latent_recursion(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, rope: Rope) -> State:

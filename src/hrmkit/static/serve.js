@@ -1,14 +1,16 @@
 // hrm serve: fetches /api/info, posts puzzles to /api/solve and plays the segments back.
-// Plain DOM code with no library, so the page needs nothing from outside this server.
+// Plain DOM code with no library, so the page needs nothing from outside this server. What the page shows for a task
+// (its input hint, its controls) comes from /api/info: the page never branches on the task's name.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 let info = null;
 let result = null;
 let timer = null;
+let variants = null; // the task's "variants" control, when /api/info lists one
 
 function setSteps(value) {
-  const n = Math.max(1, Math.min(info ? info.max_steps : 64, Number(value) || 1));
+  const n = Math.max(1, Math.min(info ? info.max_segments : 64, Number(value) || 1));
   $("steps").value = n;
   $("steps-slider").value = n;
   $("steps-shown").textContent = n;
@@ -18,15 +20,11 @@ async function loadInfo() {
   const response = await fetch("/api/info");
   info = await response.json();
   $("model").textContent = `${info.model} · ${info.task} ${info.grid_shape.join("x")} · halts when ${info.halt_rule} (trained with up to ${info.halt_max_steps} segments)`;
-  for (const id of ["steps", "steps-slider"]) $(id).max = info.max_steps;
+  for (const id of ["steps", "steps-slider"]) $(id).max = info.max_segments;
   setSteps(info.halt_max_steps);
-  $("steps-hint").textContent = `Training ran at most ${info.halt_max_steps}; you may ask for up to ${info.max_steps}.`;
-  $("blank-hint").textContent = info.whole_task ? 'a task as JSON, {"train": [...], "test": [...]}, or a held-out task id'
-    : info.task === "maze" ? "one row per line; # wall, space open, S start, G goal" : "one row per line; . for a blank";
-  if (info.whole_task) {
-    $("task-file").hidden = false;
-    $("variants").max = info.max_variants;
-  }
+  $("steps-hint").textContent = `Training ran at most ${info.halt_max_steps}; you may ask for up to ${info.max_segments}.`;
+  $("blank-hint").textContent = info.input_hint;
+  info.controls.forEach(showControl);
   const select = $("examples");
   info.examples.forEach((example, i) => {
     const option = document.createElement("option");
@@ -39,6 +37,18 @@ async function loadInfo() {
     $("puzzle").value = info.examples[0].text;
   }
   document.body.dataset.ready = "true";
+}
+
+function showControl(control) {
+  if (control.kind === "task-file") {
+    $("upload").accept = control.accept;
+    $("task-file").hidden = false;
+  } else if (control.kind === "variants") {
+    variants = control;
+    $("variants").max = control.maximum;
+    $("variants").value = control.default;
+    $("variants-control").hidden = false;
+  }
 }
 
 function cellClass(ch, given, written, changed) {
@@ -120,8 +130,9 @@ async function solvePuzzle() {
   $("solve").disabled = true;
   document.body.dataset.state = "busy";
   try {
-    const request = { puzzle: $("puzzle").value, steps: Number($("steps").value) };
-    if (info.whole_task) Object.assign(request, { variants: Number($("variants").value), index: null });
+    const request = { puzzle: $("puzzle").value, segments: Number($("steps").value) };
+    if (info.whole_task) request.index = null; // every test input of the task
+    if (variants !== null) request.variants = Number($("variants").value);
     const response = await fetch("/api/solve", {
       method: "POST",
       headers: { "Content-Type": "application/json" },

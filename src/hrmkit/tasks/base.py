@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
@@ -89,11 +89,38 @@ class StreamEvaluator:
         return {}
 
 
+@dataclass(frozen=True)
+class TaskFileControl:
+    """A file picker on `hrm serve`'s page that puts the chosen file's text into the puzzle box."""
+
+    accept: str = ""  # the picker's file types, as HTML's accept attribute takes them (".json,application/json"); "" = any
+    kind: ClassVar[str] = "task-file"
+
+
+@dataclass(frozen=True)
+class VariantsControl:
+    """A number on `hrm serve`'s page, 1..``maximum``: how many variants of the task to run (the request's "variants");
+    the server refuses more than ``maximum``, each variant running every segment."""
+
+    maximum: int
+    default: int
+    kind: ClassVar[str] = "variants"
+
+
+PageControl = TaskFileControl | VariantsControl
+
+
+def control_json(control: PageControl) -> dict[str, Any]:
+    """A control as `hrm serve`'s /api/info lists it: {"kind": ..., and its settings}."""
+    return {"kind": control.kind, **asdict(control)}
+
+
 class TaskSolver(Protocol):
     """Solving a whole task file (demonstration pairs and test inputs), for tasks such as ARC whose puzzle is not
     one input grid; `hrm solve` and `hrm serve` hand such files to it instead of :meth:`Task.parse`."""
 
     max_request_bytes: int  # `hrm serve` accepts request bodies up to this size for this task
+    page_controls: tuple[PageControl, ...]  # what `hrm serve`'s page shows beside the puzzle box for this task
 
     def examples(self, dataset: Path | None, meta: DatasetMetadata, n: int) -> list[dict[str, str]]:
         """Up to ``n`` held-out tasks to offer on the web page: [{"name", "text"}]."""
@@ -136,6 +163,9 @@ class Task:
     # `hrm data check`'s train/test separation: "dataset" = no test input may appear anywhere in train; "puzzle" = not
     # under the same puzzle identifier (for tasks whose different puzzles may legitimately share an input).
     leak_scope: ClassVar[Literal["dataset", "puzzle"]] = "dataset"
+    # What a typed puzzle looks like, shown beside `hrm serve`'s puzzle box; the default matches what the page's
+    # examples are (one text row per grid row, :meth:`cells`' characters).
+    input_hint: ClassVar[str] = "one row per line, one character per cell"
 
     # ---- building
 

@@ -118,6 +118,7 @@ class MazeTask(Task):
     name = "maze"
     build_config = MazeBuild
     official_preset = "maze-hard-1k"
+    input_hint = "one row per line; # wall, space open, S start, G goal"
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         # The small CPU presets stay tree mazes (odd sizes, so the even-size fix leaves their data as it was).
         "maze-9x9": dict(task="maze", size=9, train=1000, test=200, min_path=8, style="tree", aug=True),

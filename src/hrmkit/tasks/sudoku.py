@@ -166,6 +166,7 @@ class SudokuTask(Task):
     name = "sudoku"
     build_config = SudokuBuild
     official_preset = "sudoku-extreme-1k"
+    input_hint = "one row per line; . for a blank"
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "sudoku-4x4": dict(task="sudoku", size=4, train=1000, test=200, num_aug=8, difficulty="any", min_clues=6),
         "sudoku-6x6": dict(task="sudoku", size=6, train=2000, test=500, num_aug=16, difficulty="any"),

@@ -28,6 +28,7 @@ class ArcTaskPlugin(Task):
     name = "arc"
     build_config = ArcBuild
     headline_metrics: ClassVar[dict[str, str]] = {"ARC/pass@2": "ARC pass@2"}
+    input_hint = 'a task as JSON, {"train": [...], "test": [...]}, or a held-out task id'
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         # The papers also train on ConceptARC (160 tasks), which no package ships: add it with --dir ConceptARC/corpus.
         "arc-1": dict(task="arc", source="arc-agi-1"),

@@ -28,6 +28,7 @@ from hrmkit.tasks.arc import grids
 from hrmkit.tasks.arc.display import picture, side_by_side
 from hrmkit.tasks.arc.layout import PROTOCOLS, HeldOutTasks, read_held_out
 from hrmkit.tasks.arc.voting import add_vote, crop_batch, key_to_grid, ranked, sigmoid
+from hrmkit.tasks.base import TaskFileControl, VariantsControl
 
 DEFAULT_VARIANTS = 8
 CHUNK = 128  # variants run together in one batch
@@ -306,6 +307,7 @@ class ArcSolver:
     """Hands ARC task files to :func:`solve_task` for `hrm solve` and `hrm serve` (see ``tasks.base.TaskSolver``)."""
 
     max_request_bytes = 1 << 20  # a task with ten 30x30 pairs is ~60 KB of JSON; pretty-printed, a few times that
+    page_controls = (TaskFileControl(accept=".json,application/json"), VariantsControl(maximum=64, default=8))  # 1001 would pin the CPU
 
     def examples(self, dataset: Path | None, meta: DatasetMetadata, n: int) -> list[dict[str, str]]:
         held_out, _ = dataset_views(dataset, meta)
