@@ -17,6 +17,14 @@ from hrmkit.errors import first_validation_error
 from hrmkit.tasks import BuildConfig, Task, all_presets, get_task, task_names
 
 
+def task_for(name: str) -> Task | None:
+    """The task ``hrm data build NAME`` builds (NAME a task or a dataset preset), None for a name that is neither."""
+    presets = all_presets()
+    if name in presets:
+        return presets[name][0]
+    return get_task(name) if name in task_names() else None
+
+
 def make_config(name: str, **overrides: Any) -> BuildConfig:
     """A build config from a task name ("sudoku", "maze", ...) or a dataset preset name, with overrides.
 
