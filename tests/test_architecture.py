@@ -127,3 +127,21 @@ def test_one_version_number():
     assert version("hrmkit") == hrmkit.__version__  # pyproject.toml reads it from hrmkit/__init__.py
     project = tomllib.loads((SRC.parent.parent / "pyproject.toml").read_text())["project"]
     assert "version" not in project and "version" in project["dynamic"]
+
+
+def test_model_names_come_from_one_place_and_configs_load_without_torch():
+    import subprocess
+    import sys
+
+    import hrmkit.models
+
+    assert all(getattr(hrmkit.models, name) is not None for name in hrmkit.models.__all__)
+    code = ("import sys\n"
+            "from hrmkit.models import HRMConfig, TRMConfig\n"
+            "from hrmkit.config import make_train_config\n"
+            "make_train_config('demo', ['arch.hidden_size=32'])\n"
+            "assert HRMConfig().name == 'hrm' and TRMConfig().name == 'trm'\n"
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"  # a config is checked in a fraction of a second, before torch loads

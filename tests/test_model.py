@@ -257,7 +257,7 @@ def test_no_slot_halts_before_its_drawn_minimum_in_training(arch):
     """Replays each segment's exploration draws (the reference's order: rand, then randint) from the torch RNG
     state before the call, and checks the halting rule exactly, slot by slot, over 12 segments of training
     with a random Q head: halted = (steps >= H) | (Q says halt & steps >= min_halt)."""
-    from hrmkit.models.trm import TRMConfig
+    from hrmkit.models import TRMConfig
 
     H, B, p = 4, 64, 0.5
     torch.manual_seed(0)

@@ -18,8 +18,7 @@ from hrmkit.config import TrainConfig, make_train_config
 from hrmkit.data import build as B
 from hrmkit.errors import HrmError
 from hrmkit.evaluate import evaluate
-from hrmkit.models import HRMConfig, TransformerConfig, build_model
-from hrmkit.models.trm import TRMConfig
+from hrmkit.models import HRMConfig, TransformerConfig, TRMConfig, build_model
 from hrmkit.runtime import keep_freed_memory
 from hrmkit.solve import format_trace, from_pretrained, solve
 from hrmkit.tasks import get_task

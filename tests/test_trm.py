@@ -11,8 +11,8 @@ from safetensors.torch import load_file, save_file
 
 from hrmkit.config import make_train_config
 from hrmkit.ema import EMA
-from hrmkit.model_configs import puzzle_prefix_len
 from hrmkit.models import HRMConfig, ModelConfig, TransformerConfig, TRMConfig, build_model, count_parameters
+from hrmkit.models.configs import puzzle_prefix_len
 from hrmkit.models.layers import PostNormMixerBlock, ReasoningModule, rms_norm
 from hrmkit.models.losses import act_loss
 from tests.reference_init import assert_reference_init, assert_shapes

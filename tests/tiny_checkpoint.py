@@ -10,8 +10,7 @@ import torch
 from hrmkit.checkpoint import save_checkpoint
 from hrmkit.config import TrainConfig
 from hrmkit.data import build as B
-from hrmkit.models import HRMConfig, ModelConfig, build_model
-from hrmkit.models.trm import TRMConfig
+from hrmkit.models import HRMConfig, ModelConfig, TRMConfig, build_model
 
 
 def tiny_hrm(**overrides) -> HRMConfig:

@@ -8,7 +8,7 @@ import shutil
 import torch
 from torch import nn
 
-from hrmkit.model_configs import ModelConfig
+from hrmkit.models.configs import ModelConfig
 
 # Measured with benchmarks/compile_gain.py on a 2-core AMD EPYC (AVX2), 1 thread, torch 2.13, fresh
 # processes, inductor caches off (benchmarks/results/compile.json, idle machine): cpu-sudoku-4x4 (hidden 64) compiles in

@@ -11,7 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
 
 from hrmkit.errors import HrmError, first_validation_error
-from hrmkit.model_configs import ModelConfig, parse_model_config  # torch-free: configs validate before torch loads
+from hrmkit.models.configs import ModelConfig, parse_model_config  # torch-free: configs validate before torch loads
 
 
 class ConfigError(HrmError):

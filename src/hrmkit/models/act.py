@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hrmkit.models.base import ModelConfig
+from hrmkit.models.configs import ModelConfig
 
 
 @dataclass

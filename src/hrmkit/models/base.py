@@ -19,9 +19,7 @@ from typing import NamedTuple
 
 import torch
 
-from hrmkit.model_configs import BlockModelConfig, ModelConfig, check_heads
-
-__all__ = ["BlockModelConfig", "CoreOutput", "ModelConfig", "State", "check_heads", "cpu_has_bf16_matrix_units", "resolve_dtype"]
+__all__ = ["CoreOutput", "State", "cpu_has_bf16_matrix_units", "resolve_dtype"]
 
 
 State = tuple[torch.Tensor, ...]

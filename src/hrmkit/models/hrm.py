@@ -21,8 +21,8 @@ import math
 
 import torch
 
-from hrmkit.model_configs import HRMConfig
 from hrmkit.models.base import CoreOutput
+from hrmkit.models.configs import HRMConfig
 from hrmkit.models.layers import (
     CastedEmbedding,
     CastedLinear,

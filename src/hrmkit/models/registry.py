@@ -1,8 +1,8 @@
 """Architectures by name: ``register_model(ConfigClass, CoreClass)`` and everything that picks one.
 
-The built-in models register themselves when ``hrmkit.models`` is imported; a plug-in calls
+The built-in models (HRM, TRM, the transformer baseline) register at the first lookup; a plug-in calls
 ``register_model`` (or ships an entry point in the group ``hrmkit.models``, see ``hrmkit.plugins``).
-``TrainConfig.arch`` is validated through :func:`parse_model_config` (in ``hrmkit.model_configs``, which
+``TrainConfig.arch`` is validated through :func:`parse_model_config` (in ``hrmkit.models.configs``, which
 needs no torch), which dispatches on ``name``: a discriminated union whose members can be added at run time.
 """
 
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hrmkit.model_configs import DEFAULT_MODEL, ModelConfig, parse_model_config, register_config
 from hrmkit.models.base import resolve_dtype
+from hrmkit.models.configs import DEFAULT_MODEL, ModelConfig, parse_model_config, register_config
 from hrmkit.registry import Registry
 
 __all__ = ["DEFAULT_MODEL", "ModelSpec", "build_model", "count_parameters", "get_model", "model_names", "parse_model_config",
@@ -28,8 +28,20 @@ class ModelSpec:
     core_cls: type[nn.Module]
 
 
+_builtins_registered = False
+
+
 def _load_builtins() -> None:
-    import hrmkit.models  # noqa: F401  (registers the built-in architectures)
+    global _builtins_registered
+    if not _builtins_registered:
+        _builtins_registered = True
+        from hrmkit.models.configs import HRMConfig, TransformerConfig, TRMConfig
+        from hrmkit.models.hrm import HRM
+        from hrmkit.models.transformer import TransformerBaseline
+        from hrmkit.models.trm import TRM
+
+        for config_cls, core_cls in ((HRMConfig, HRM), (TRMConfig, TRM), (TransformerConfig, TransformerBaseline)):
+            register_model(config_cls, core_cls)
     from hrmkit.plugins import load_plugins
 
     load_plugins()

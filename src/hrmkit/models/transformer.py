@@ -32,8 +32,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hrmkit.model_configs import TransformerConfig
 from hrmkit.models.base import CoreOutput
+from hrmkit.models.configs import TransformerConfig
 from hrmkit.models.layers import PostNormBlock
 from hrmkit.models.puzzle_io import PuzzleIO
 

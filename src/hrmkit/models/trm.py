@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import torch
 
-from hrmkit.model_configs import TRMConfig
 from hrmkit.models.base import CoreOutput
+from hrmkit.models.configs import TRMConfig
 from hrmkit.models.layers import PostNormBlock, PostNormMixerBlock, ReasoningModule
 from hrmkit.models.puzzle_io import PuzzleIO
 
