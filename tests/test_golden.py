@@ -6,6 +6,12 @@ configuration, the reference's weights under its own names and every tensor of a
 segments on one batch. We load the weights through a name map, run the same protocol with the
 shared ACT loop and ``act_loss``, and compare every recorded tensor: floats within a tolerance
 relative to the tensor's largest magnitude, integers and booleans exactly. See golden/README.md.
+
+Each segment after the first starts from the reference's recorded carry (its z_H, z_L, steps, halted and
+current data), not from ours: a segment is the function under test, and float32 rounding that differs
+between CPUs (AVX2 vs AVX-512 kernels: ~1e-6 per segment) is amplified by every later recursion of an
+untrained network (TRM-MLP: to 3% by segment 4 on an Intel Xeon, bit-identical on the AMD EPYC that recorded
+the data), which would make the check a test of the machine rather than of the model.
 """
 
 from __future__ import annotations
@@ -19,13 +25,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from hrmkit.models import HRMConfig, TRMConfig, build_model
+from hrmkit.models import ACTCarry, HRMConfig, TRMConfig, build_model
 from hrmkit.models.losses import act_loss
 
 GOLDEN_NAMES = ["hrm_small", "trm_small_mlp", "trm_small_attn"]
-# Floats: |ours - reference| <= REL_TOL * max|reference| (README: 1e-4 x max|tensor| suffices for every
-# decision; at one thread we are far tighter, see the report in test_every_recorded_tensor_matches).
-REL_TOL = 1e-5
+# Floats: |ours - reference| <= REL_TOL * max|reference|. On the AMD EPYC that recorded the data hrmkit is
+# bit-identical at one thread; on an Intel Xeon (AVX-512 kernels) one segment differs by up to 1.7e-5 (TRM-MLP
+# gradients; HRM and TRM-Att 3e-6). The README's 1e-4 is below every decision margin it records, so every
+# halted/steps/metric value is still reproduced exactly (and those are compared exactly).
+REL_TOL = 1e-4
 
 # Reference parameter/buffer names -> hrmkit's (applied in order).
 NAME_MAPS: dict[str, list[tuple[str, str]]] = {
@@ -123,10 +131,18 @@ def run_golden(name: str) -> Comparison:
     def batch(prefix: str) -> dict[str, torch.Tensor]:
         return {k: t[f"{prefix}/{k}"] for k in ("inputs", "labels", "puzzle_identifiers")}
 
+    def recorded_carry(prefix: str) -> ACTCarry:
+        """The reference's carry after segment ``prefix``: where our next segment starts (see the module docstring)."""
+        return ACTCarry(state=(t[f"{prefix}/z_H"].clone(), t[f"{prefix}/z_L"].clone()), steps=t[f"{prefix}/steps"].clone(),
+                        halted=t[f"{prefix}/halted"].clone(),
+                        data={k: t[f"{prefix}/current_data/{k}"].clone() for k in ("inputs", "labels", "puzzle_identifiers")})
+
     # Training: 4 segments, a new batch each; gradients of the segment-1 loss.
     model.train()
     carry = model.initial_carry(batch("train/batch1"))
     for s in range(1, 5):
+        if s > 1:
+            carry = recorded_carry(f"train/seg{s - 1}")
         carry, outputs = model(carry, batch(f"train/batch{s}"))
         loss, metrics = act_loss(outputs, carry.data["labels"], carry.halted, carry.steps, arch.loss_type)
         compare_segment(f"train/seg{s}", carry, outputs, loss, metrics)
@@ -150,6 +166,8 @@ def run_golden(name: str) -> Comparison:
     with torch.no_grad():
         carry = model.initial_carry(batch("eval/batch"))
         for s in range(1, 5):
+            if s > 1:
+                carry = recorded_carry(f"eval/seg{s - 1}")
             carry, outputs = model(carry, batch("eval/batch"))
             loss, metrics = act_loss(outputs, carry.data["labels"], carry.halted, carry.steps, arch.loss_type)
             compare_segment(f"eval/seg{s}", carry, outputs, loss, metrics)
@@ -177,5 +195,11 @@ def test_trm_seeded_init_draws_the_reference_weights(name: str) -> None:
     model = build_model(TRMConfig(**{k: v for k, v in cfg.items() if k in TRMConfig.model_fields}), cfg["vocab_size"], cfg["seq_len"],
                         cfg["num_puzzle_identifiers"])
     ours = model.state_dict()
-    differ = {k for k, v in t.items() if "/" not in k and not torch.equal(ours[map_name("trm", k)], v)}
+
+    def same_draw(a: torch.Tensor, b: torch.Tensor) -> bool:
+        # The same random numbers, up to a few float32 ulps: the vectorised erfinv of the truncated normal rounds
+        # differently under AVX-512 (measured: at most 6e-8 on an Intel Xeon; bit-identical on the recording AMD EPYC).
+        return a.shape == b.shape and float((a.double() - b.double()).abs().max()) <= 4 * 2**-23 * float(b.abs().max())
+
+    differ = {k for k, v in t.items() if "/" not in k and not same_draw(ours[map_name("trm", k)], v)}
     assert differ == {"inner.q_head.weight", "inner.q_head.bias", "inner.puzzle_emb.weights"}
