@@ -39,11 +39,21 @@ def test_two_processes_match_one(tmp_path):
     init = build_model(cfg.arch, meta.vocab_size, meta.seq_len, meta.num_puzzle_identifiers).state_dict()
     assert ddp.keys() == single.keys()
     for name in single:
+        if name == "core.puzzle_emb.weights":
+            continue  # sign-SGD: below
         moved = (single[name] - init[name]).norm()
         gap = (ddp[name] - single[name]).norm()
         # Summation order differs between 1 and 2 processes; AdamATan2's normalised update can turn
         # that into a different step on near-zero gradients, so compare the gap with the step taken.
         assert gap <= 0.05 * moved + 1e-6, (name, float(gap), float(moved))
+    # The puzzle table moves by sign-SGD: every touched entry steps by exactly lr, so a ~zero gradient whose rounding
+    # differs between 1 and 2 processes flips a whole step (seen on an Intel Xeon: 25% of the table's norm from a few
+    # entries: 3 of 32, each by one flip at a warm-up step). Compare entries: a quarter at most may differ, by at most a
+    # flip per step (2 lr x 5 steps); the rest must agree (within 1e-6).
+    table, gap = single["core.puzzle_emb.weights"], (ddp["core.puzzle_emb.weights"] - single["core.puzzle_emb.weights"]).abs()
+    moved = (table - init["core.puzzle_emb.weights"]).abs() > 0
+    differing = float((gap > 1e-6).sum() / moved.sum())
+    assert moved.any() and differing <= 0.25 and float(gap.max()) <= 2 * 1e-2 * 5 + 1e-6, (differing, float(gap.max()))
     assert any((single[n] - init[n]).abs().max() > 0 for n in single)
     assert ddp["core.puzzle_emb.weights"].abs().sum() > 0  # sign-SGD gathered the rows of both ranks
     carry = load_file(str(checkpoint.resolve(tmp_path / "ddp") / "carry.safetensors"))
