@@ -38,16 +38,21 @@ def _ignore_sigint() -> None:
 def worker_pool(workers: int) -> multiprocessing.pool.Pool:
     """Forked worker processes that ignore Ctrl-C: the terminal sends SIGINT to the whole process group, and only the
     parent should act on it (stop, remove its temporary folder, say "interrupted"), not print a traceback per worker.
-    SIGINT is ignored while forking, so a worker never runs with Python's handler; the initializer covers a
-    replacement worker, forked later."""
+    While the pool forks, a Ctrl-C is only noted (so that a worker forked with Python's handler, before its initializer
+    ignores SIGINT, never raises), then delivered to the parent once the pool is made: not lost, not doubled."""
     context = mp.get_context("fork")
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
         return context.Pool(workers, initializer=_ignore_sigint)
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    pressed: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
     try:
-        return context.Pool(workers, initializer=_ignore_sigint)
+        pool = context.Pool(workers, initializer=_ignore_sigint)
     finally:
         signal.signal(signal.SIGINT, previous)
+    if pressed and previous is not signal.SIG_IGN:
+        pool.terminate()
+        signal.raise_signal(signal.SIGINT)  # as if pressed now: Python's handler raises KeyboardInterrupt here
+    return pool
 
 
 def generate_unique(worker: Callable[[Any], list[Generated]], cfg: Any, count: int, workers: int, desc: str,
