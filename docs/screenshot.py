@@ -1,7 +1,7 @@
 """Screenshot of the `hrm serve` page for the README: start the server, pick a held-out example in headless
 Chromium, solve it with more segments than training used, show one segment, save a PNG.
 
-    python docs/screenshot.py RUN_DIR docs/serve.png --example 1 --steps 8 --segment 3
+    python docs/screenshot.py RUN_DIR docs/serve.png --example 1 --segments 8 --segment 3
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def main() -> None:
     parser.add_argument("run")
     parser.add_argument("out")
     parser.add_argument("--example", type=int, default=0, help="index in the page's example list")
-    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--segments", type=int, default=8, help="ACT segments to run")
     parser.add_argument("--segment", type=int, help="segment to show (default: the last)")
     args = parser.parse_args()
 
@@ -53,7 +53,7 @@ def main() -> None:
         Select(browser.find_element(By.ID, "examples")).select_by_index(args.example + 1)  # option 0 is "type your own"
         steps = browser.find_element(By.ID, "steps")
         steps.send_keys(Keys.CONTROL, "a")
-        steps.send_keys(str(args.steps))
+        steps.send_keys(str(args.segments))
         browser.find_element(By.ID, "solve").click()
         wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "body[data-state=solved]")))
         if args.segment:
