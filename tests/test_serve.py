@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -361,6 +362,23 @@ def chromium():
     return webdriver.Chrome(options=options, service=Service(driver))
 
 
+@contextmanager
+def open_page(url: str):
+    """The page in headless Chromium, loaded and ready (its /api/info read): (browser, a 60 s wait); closed after."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = chromium()
+    try:
+        wait = WebDriverWait(browser, 60)
+        browser.get(url)
+        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "body[data-ready=true]")))
+        yield browser, wait
+    finally:
+        browser.quit()
+
+
 def assert_no_task_file_controls(browser) -> None:
     """The whole-task controls (ARC's) are hidden: in the page, not displayed, though their class sets a display."""
     from selenium.webdriver.common.by import By
@@ -376,15 +394,10 @@ def test_the_page_solves_a_picked_puzzle_and_shows_errors(server):
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.select import Select
-    from selenium.webdriver.support.ui import WebDriverWait
 
     _, url = server
     info = request(url + "api/info")[1]
-    browser = chromium()
-    try:
-        wait = WebDriverWait(browser, 60)
-        browser.get(url)
-        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "body[data-ready=true]")))
+    with open_page(url) as (browser, wait):
         assert browser.find_element(By.ID, "blank-hint").text == "one row per line; . for a blank"
         assert_no_task_file_controls(browser)
         Select(browser.find_element(By.ID, "examples")).select_by_visible_text("test #2")
@@ -419,8 +432,6 @@ def test_the_page_solves_a_picked_puzzle_and_shows_errors(server):
         browser.find_element(By.ID, "solve").click()
         wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "body[data-state=error]")))
         assert browser.find_element(By.ID, "error").text == "bad puzzle: invalid character 'x' at cell 3"
-    finally:
-        browser.quit()
 
 
 # --------------------------------------------------------------------------- an ARC model: whole task files
@@ -508,14 +519,9 @@ def test_the_page_shows_an_arc_task_in_colour(arc_server):
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.select import Select
-    from selenium.webdriver.support.ui import WebDriverWait
 
     _, url = arc_server
-    browser = chromium()
-    try:
-        wait = WebDriverWait(browser, 60)
-        browser.get(url)
-        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "body[data-ready=true]")))
+    with open_page(url) as (browser, wait):
         assert browser.find_element(By.ID, "task-file").is_displayed() and browser.find_element(By.ID, "variants-control").is_displayed()
         variants = browser.find_element(By.ID, "variants")
         assert (variants.get_property("value"), variants.get_property("max")) == ("8", "64")
@@ -546,8 +552,6 @@ def test_the_page_shows_an_arc_task_in_colour(arc_server):
         browser.find_element(By.ID, "solve").click()
         wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "body[data-state=error]")))
         assert browser.find_element(By.ID, "error").text.startswith("not an ARC task: not valid JSON")
-    finally:
-        browser.quit()
 
 
 # --------------------------------------------------------------------------- a plug-in task's page
@@ -572,16 +576,11 @@ def sort_server(tmp_path_factory):
 def test_a_plug_in_tasks_page_shows_the_generic_hint_and_no_arc_controls(sort_server):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
-    from selenium.webdriver.support.ui import WebDriverWait
 
     _, url = sort_server
     info = request(url + "api/info")[1]
     assert info["task"] == "sort" and info["input_hint"] == "one row per line, one character per cell" and info["controls"] == []
-    browser = chromium()
-    try:
-        wait = WebDriverWait(browser, 60)
-        browser.get(url)
-        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "body[data-ready=true]")))
+    with open_page(url) as (browser, wait):
         assert browser.find_element(By.ID, "blank-hint").text == "one row per line, one character per cell"
         assert_no_task_file_controls(browser)
         puzzle = browser.find_element(By.ID, "puzzle").get_property("value")
@@ -592,5 +591,3 @@ def test_a_plug_in_tasks_page_shows_the_generic_hint_and_no_arc_controls(sort_se
         expected = solve_api(url, puzzle, 2)["segments"][1]["cells"]
         assert [c.get_attribute("data-cell") for c in browser.find_elements(By.CSS_SELECTOR, "#grid td")] == expected
         assert not browser.find_element(By.ID, "arc-output").is_displayed()
-    finally:
-        browser.quit()
