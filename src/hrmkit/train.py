@@ -123,26 +123,39 @@ class Trainer:
         return folder
 
     def _setup(self, resume: bool, accept_changes: bool) -> None:
+        ckpt = self._open_data(resume, accept_changes)
+        self._build_model_and_optimizers()
+        self._plan_schedule()
+        if ckpt is not None:
+            self._load(ckpt, keep_sampler=not any(c.key == runfolder.DATASET_KEY for c in self.changes),
+                       keep_carry=self._saved_batch_size == self.cfg.global_batch_size)
+        if self.rt.is_main:
+            self._prepare_folder(resume, ckpt, accept_changes)
+
+    def _open_data(self, resume: bool, accept_changes: bool) -> Path | None:
+        """The dataset, and the checkpoint to resume from (None: a fresh run). A resume trains with ``cfg``: the
+        checkpoint's config, or one that differs only where accepted (see runfolder); so must its dataset."""
         cfg = self.cfg
-        # A resume trains with `cfg`: the checkpoint's config, or one that differs only where accepted (see runfolder).
         self.changes: list[runfolder.Change] = []
         ckpt = runfolder.resume_checkpoint(self.run_dir) if resume else None
         if ckpt is not None:
             saved_cfg, saved_meta = checkpoint.read_config(ckpt)
+            self._saved_batch_size = saved_cfg.global_batch_size
             self.changes = runfolder.config_changes(saved_cfg, cfg)
-            runfolder.refuse_unaccepted(self.run_dir, ckpt.name, self.changes, accept_changes)  # before building any data
+            runfolder.refuse_unaccepted(self.run_dir, ckpt.name, self.changes, accept_changes)  # before reading any data
         else:
             runfolder.check_fresh(self.run_dir)
         self.dataset = open_dataset(cfg.data_path)  # built beforehand from data_preset, if missing: preflight.prepare_data
-        meta = self.dataset.metadata
         if ckpt is not None:
-            self.changes += runfolder.dataset_change(saved_meta.content_hash, meta.content_hash, cfg.data_path)
+            self.changes += runfolder.dataset_change(saved_meta.content_hash, self.dataset.metadata.content_hash, cfg.data_path)
             runfolder.refuse_unaccepted(self.run_dir, ckpt.name, self.changes, accept_changes)
-        get_task(meta.task)  # an unknown task stops here, not at the first evaluation
+        get_task(self.dataset.metadata.task)  # an unknown task stops here, not at the first evaluation
         if cfg.global_batch_size % self.rt.world_size:
             raise HrmError(f"global_batch_size {cfg.global_batch_size} is not divisible by {self.rt.world_size} processes")
-        self.local_batch_size = cfg.global_batch_size // self.rt.world_size
+        return ckpt
 
+    def _build_model_and_optimizers(self) -> None:
+        cfg, meta = self.cfg, self.dataset.metadata
         # Same weights and fixed init states on every rank; then per-rank randomness for ACT exploration.
         torch.manual_seed(cfg.seed)
         self.model: ACTModel = build_model(cfg.arch, meta.vocab_size, meta.seq_len, meta.num_puzzle_identifiers, self.rt.device)
@@ -159,8 +172,13 @@ class Trainer:
         self.sparse = SignSGDSparse([m for m in self.model.modules() if isinstance(m, SparsePuzzleEmbedding)],
                                     lr=cfg.puzzle_emb_lr, weight_decay=cfg.puzzle_emb_weight_decay)
         self.ema = EMA(self.model, cfg.ema_rate) if cfg.ema else None
+
+    def _plan_schedule(self) -> None:
+        """The batches, the step counts, and the state of a run that has not taken a step yet."""
+        cfg = self.cfg
+        self.local_batch_size = cfg.global_batch_size // self.rt.world_size
         self.sampler = TrainSampler(self.dataset["train"], cfg.global_batch_size, cfg.seed, self.rt.rank, self.rt.world_size,
-                                    meta.ignore_label_id)
+                                    self.dataset.metadata.ignore_label_id)
         spe = steps_per_epoch(cfg, self.dataset)
         self.total_steps = max(int(cfg.epochs * spe), 1)
         self.eval_every = max(round(cfg.eval_interval * spe), 1) if cfg.eval_interval else self.total_steps
@@ -175,25 +193,24 @@ class Trainer:
         self._bad_step: torch.Tensor | None = None
         self._bad_values: torch.Tensor | None = None
         self._watched: list[str] = []
-        if ckpt is not None:
-            self._load(ckpt, keep_sampler=not any(c.key == runfolder.DATASET_KEY for c in self.changes),
-                       keep_carry=saved_cfg.global_batch_size == cfg.global_batch_size)
-        if self.rt.is_main:
-            metrics_file = self.run_dir / "metrics.jsonl"
-            if resume:
-                checkpoint.remove_temporaries(self.run_dir / "checkpoints")
-            if resume and metrics_file.exists():
-                # Drop what a killed run logged after its last checkpoint (those steps are trained again), and a
-                # last line that a kill cut short.
-                kept = [line for line in metrics_file.read_text().splitlines() if _logged_step(line) <= self.step]
-                atomic_write_text(metrics_file, "".join(line + "\n" for line in kept))
-            if ckpt is not None and self.changes:
-                runfolder.record_changes(self.run_dir, self.step, ckpt.name, self.changes, accept_changes)
-            checkpoint.write_run_config(self.run_dir, cfg, meta)
-            if cfg.tensorboard:
-                from torch.utils.tensorboard import SummaryWriter
 
-                self.writer = SummaryWriter(str(self.run_dir / "tensorboard"))
+    def _prepare_folder(self, resume: bool, ckpt: Path | None, accept_changes: bool) -> None:
+        """Rank 0: the run folder as the run goes on from here: nothing logged past the checkpoint, the config, the logs."""
+        metrics_file = self.run_dir / "metrics.jsonl"
+        if resume:
+            checkpoint.remove_temporaries(self.run_dir / "checkpoints")
+        if resume and metrics_file.exists():
+            # Drop what a killed run logged after its last checkpoint (those steps are trained again), and a
+            # last line that a kill cut short.
+            kept = [line for line in metrics_file.read_text().splitlines() if _logged_step(line) <= self.step]
+            atomic_write_text(metrics_file, "".join(line + "\n" for line in kept))
+        if ckpt is not None and self.changes:
+            runfolder.record_changes(self.run_dir, self.step, ckpt.name, self.changes, accept_changes)
+        checkpoint.write_run_config(self.run_dir, self.cfg, self.dataset.metadata)
+        if self.cfg.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.run_dir / "tensorboard"))
 
     @property
     def num_parameters(self) -> int:
