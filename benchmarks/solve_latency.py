@@ -21,7 +21,7 @@ import torch
 
 from hrmkit.config import make_train_config
 from hrmkit.data.format import DatasetMetadata
-from hrmkit.models import build_model
+from hrmkit.models import build_model, count_parameters
 from hrmkit.solve import solve
 
 PRESETS = {"hrm-27M": "sudoku-extreme-1k", "trm-mlp-5M": "trm-sudoku-extreme-1k"}
@@ -46,7 +46,7 @@ def time_preset(preset: str, segments: int, repeats: int) -> dict:
         trace = solve(model, meta, PUZZLE, segments=segments)
         times.append(time.perf_counter() - started)
     assert len(trace.segments) == segments
-    return {"preset": preset, "parameters": sum(p.numel() for p in model.parameters()),
+    return {"preset": preset, "parameters": count_parameters(model),
             "dtype": str(next(model.parameters()).dtype).removeprefix("torch."), "segments": segments,
             "median_s": round(statistics.median(times), 4), "min_s": round(min(times), 4), "max_s": round(max(times), 4),
             "per_segment_ms": round(1000 * statistics.median(times) / segments, 2), "repeats": repeats}

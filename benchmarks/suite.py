@@ -148,7 +148,7 @@ def run_one(task: str, arch: str, budget: str, seed: int, data: Path, out: Path,
     return RunResult(task=task, arch=arch, budget=budget, seed=seed, steps=trainer.step, train_seconds=round(seconds, 2),
                      examples_per_s=round(trainer.step * trainer.cfg.global_batch_size / max(seconds, 1e-9), 1),
                      exact_accuracy=m["exact_accuracy"], accuracy=m["accuracy"], act_steps=m["steps"],
-                     parameters=sum(p.numel() for p in trainer.model.parameters()), curve=curve)
+                     parameters=trainer.num_parameters, curve=curve)
 
 
 def _mean_std(values: list[float]) -> str:
