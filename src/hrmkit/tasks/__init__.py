@@ -1,8 +1,8 @@
 """Tasks as plug-ins: a registry from the ``task`` name (as stored in a dataset's metadata.json) to
 the one object that knows everything about that task (see ``tasks/base.py``).
 
-Built-in tasks (the modules and packages of this folder: sudoku, maze, arc) register when first looked up; plug-ins call :func:`register_task`
-(or are named in ``HRMKIT_PLUGINS`` / the ``hrmkit.tasks`` entry-point group)."""
+Built-in tasks (the modules and packages of this folder: sudoku, maze, arc) register when first looked up;
+plug-ins call :func:`register_task` (or are named in ``HRMKIT_PLUGINS`` / the ``hrmkit.tasks`` entry-point group)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import pkgutil
 from typing import Any
 
 from hrmkit.registry import Registry
-from hrmkit.tasks.base import BuildConfig, StreamEvaluator, Task, TaskData, TaskSolver
+from hrmkit.tasks.base import BuildConfig, StreamEvaluator, Task, TaskData, TaskFileControl, TaskSolver, VariantsControl
 
-__all__ = ["BuildConfig", "StreamEvaluator", "Task", "TaskData", "TaskSolver", "all_presets", "get_task", "register_task",
-           "task_names"]
+__all__ = ["BuildConfig", "StreamEvaluator", "Task", "TaskData", "TaskFileControl", "TaskSolver", "VariantsControl", "all_presets",
+           "get_task", "register_task", "task_names"]
+
 
 def _load_builtins() -> None:
     """Import every module and package of this folder but the contract (each registers its task), then the plug-ins.
