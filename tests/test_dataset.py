@@ -135,7 +135,7 @@ def test_maze_build_and_check(tmp_path):
     from hrmkit.data.show import describe
 
     card = describe(ds)
-    assert "made by: generated: random spanning trees" in card and "style=tree" in card
+    assert "made by: hrmkit's generator: random spanning trees" in card and "style=tree" in card
     assert "train path_length: n=10 median" in card and "test path_length: n=5 median" in card
 
 
@@ -187,7 +187,7 @@ def test_generated_data_card(sudoku_ds):
     from hrmkit.data.show import describe
 
     card = describe(sudoku_ds)
-    assert "made by: generated: random full grids" in card and "seed=0" in card
+    assert "made by: hrmkit's generator: random full grids" in card and "seed=0" in card
     assert "train as_written: n=" in card and "by hrmkit" in card
 
 

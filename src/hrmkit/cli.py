@@ -81,7 +81,7 @@ def _cmd_data_check(args: argparse.Namespace) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from hrmkit.preflight import check_new_run, check_resume, prepare_data
+    from hrmkit.preflight import check_new_run, check_resume, data_lines, prepare_data
 
     # Everything checkable without torch is checked first: a typo costs a fraction of a second, not an import of torch.
     if args.resume:
@@ -96,6 +96,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         raise HrmError("give a CONFIG (a preset name or a .yaml file) or --resume RUN_DIR")
     prepare_data(cfg, progress=not args.quiet)
+    if int(os.environ.get("RANK", "0") or 0) == 0:  # torchrun: one process speaks
+        print("\n".join(data_lines(cfg)), flush=True)
 
     import signal
 

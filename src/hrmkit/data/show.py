@@ -5,12 +5,28 @@ from __future__ import annotations
 import json
 import re
 from itertools import zip_longest
+from typing import Any
 
 import numpy as np
 
 from hrmkit.data.format import Dataset
 from hrmkit.errors import HrmError
 from hrmkit.tasks import Task, get_task
+
+
+def source_line(source: Any) -> str | None:
+    """How a dataset was made, in one line, from its data card's "source": an import (which files) or a generator."""
+    if not isinstance(source, dict):
+        return None
+    if isinstance(source.get("description"), str):
+        return source["description"]
+    kind = source.get("kind", "?")
+    if kind == "imported":
+        files = ", ".join(_file_text(k, v) for k, v in source.items() if isinstance(v, dict))
+        return f"import from {source.get('folder')}: {files}"
+    if kind == "generated":
+        return f"hrmkit's generator: {source.get('generator', '')}"
+    return f"{kind}: {source.get('generator', '')}"
 
 
 def describe(ds: Dataset) -> str:
@@ -25,14 +41,9 @@ def describe(ds: Dataset) -> str:
     task = _task_or_none(meta.task)
     if task is not None:
         lines += task.card_lines(build)
-    source = build.pop("source", None)
-    if isinstance(source, dict):
-        kind = source.get("kind", "?")
-        if kind == "imported":
-            files = ", ".join(_file_text(k, v) for k, v in source.items() if isinstance(v, dict))
-            lines.append(f"  made by: import from {source.get('folder')}: {files}")
-        else:
-            lines.append(f"  made by: {kind}: {source.get('generator', '')}")
+    made_by = source_line(build.pop("source", None))
+    if made_by is not None:
+        lines.append(f"  made by: {made_by}")
     config = build.pop("config", None)
     if isinstance(config, dict):
         lines.append("  settings: " + ", ".join(f"{k}={v}" for k, v in config.items()))
