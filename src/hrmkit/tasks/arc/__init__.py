@@ -36,7 +36,7 @@ class ArcTaskPlugin(Task):
         "arc-2": dict(task="arc", source="arc-agi-2", concept_arc=True),
         "arc-2-hrm": dict(task="arc", source="arc-agi-2-f3283f7"),  # HRM's ARC-2 data: its pinned checkout, no ConceptARC
         # A CPU end-to-end run: 4 + 4 small ARC-AGI-1 tasks (every grid at most 10x10), 16 augmentations each; no
-        # ConceptARC, which would add a third subset (and its minutes) to a run that only checks the pipeline.
+        # ConceptARC: a third subset adds nothing to a run that only checks the pipeline.
         "arc-tiny": dict(task="arc", source="arc-agi-1", tasks=4, canvas=10, num_aug=16),
     }
 
