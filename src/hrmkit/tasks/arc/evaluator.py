@@ -7,6 +7,14 @@ index). Candidates rank by vote count, then by the mean of sigmoid(q_halt) over 
 own confidence), then by their bytes (shape, then cells) so that the order never depends on arrival order
 or on the number of processes. The top two are the two attempts of the submission.
 
+Empty predictions vote, as in both references: a prediction with no colour at the top-left (EOS or PAD first)
+crops to the 0x0 grid, whose inverse augmentation is itself, and it is a candidate like any other (the HRM
+notebook and the TRM evaluator crop, inverse-augment and hash every prediction, and vote over the hashes, the
+empty grid's included). An empty grid is never right (ARC grids are at least 1x1), but it can take a top-K
+slot: a model whose variants mostly answer nothing scores what the references would score it, not better.
+``ARC/empty_predictions`` counts them, for information; the submission writes an empty attempt as ``[]``
+(the 0x0 grid's rows, as the TRM evaluator writes it).
+
 Scores, for K in :data:`PASS_KS` (a test input is solved within K when its true output is among its
 top-K candidates):
 
@@ -47,7 +55,7 @@ from hrmkit.tasks.base import StreamEvaluator
 
 PASS_KS = (1, 2, 5, 10, 100, 1000)  # as the TRM evaluator
 SUBMISSION_ATTEMPTS = 2  # ARC Prize allows two attempts per test input
-NO_ANSWER = [[0]]  # the attempt written when there is no candidate: a valid grid, so the file stays valid
+NO_ANSWER = [[0]]  # the attempt written when a test input got no prediction at all (--max-examples): a valid grid
 
 
 # --------------------------------------------------------------------------- mapping predictions back
@@ -152,7 +160,7 @@ class ArcEvaluator(StreamEvaluator):
         # The vote store starts empty here, at every evaluation (see the class docstring).
         self.votes: dict[tuple[int, int], Votes] = {}
         self.rows_per_task = np.zeros(len(self.task_ids), dtype=np.int64)
-        self.empty = 0  # predictions with no grid at the top-left (EOS or PAD first): no answer, no vote
+        self.empty = 0  # predictions with no grid at the top-left (EOS or PAD first): votes for the empty grid
         self._metrics: dict[str, float] | None = None
 
     # ---- streaming
@@ -171,9 +179,7 @@ class ArcEvaluator(StreamEvaluator):
                 raise HrmError(f"example {k} of test puzzle {puzzle} is past task {self.task_ids[t]}'s {self.num_tests[t]} test inputs: "
                                "the dataset does not follow the ARC layout (one example per test input, in order)")
             self.rows_per_task[t] += 1
-            if grid.size == 0:
-                self.empty += 1
-                continue
+            self.empty += int(grid.size == 0)  # it still votes (0x0 maps back to 0x0): the references' rule
             original = DIHEDRAL_VIEWS[DIHEDRAL_INVERSE[self.puzzle_tid[puzzle]]](self.puzzle_inv[puzzle][grid])
             add_vote(self.votes.setdefault((int(t), int(k)), {}), grids.grid_key(original), float(p))
 
@@ -226,7 +232,8 @@ class ArcEvaluator(StreamEvaluator):
 
     def submission(self) -> dict[str, list[dict[str, list[list[int]]]]]:
         """The ARC Prize submission: every held-out task, one entry per test input in order, two attempts each.
-        With one candidate, attempt_2 repeats attempt_1 (as the TRM evaluator); with none, both are [[0]]."""
+        With one candidate, attempt_2 repeats attempt_1 (as the TRM evaluator); an empty candidate is written as
+        [] (its zero rows); a test input with no prediction at all gets [[0]] twice."""
         out = {}
         for t, tid in enumerate(self.task_ids):
             entries = []
@@ -253,7 +260,9 @@ class ArcEvaluator(StreamEvaluator):
             "pass@K_all_inputs": {str(k): m[f"ARC/pass@{k}_all_inputs"] for k in PASS_KS},
             "scoring": "pass@K: per task, solved test inputs / test inputs, averaged over tasks (ARC Prize, TRM); "
                        "pass@K_all_inputs: a task counts only when all its test inputs are solved (HRM notebook)",
-            "voting": "count, then mean sigmoid(q_halt), then grid bytes; empty predictions cast no vote; vote store empty at the start",
+            "voting": "count, then mean sigmoid(q_halt), then grid bytes; an empty prediction votes for the empty grid (as both "
+                      "references); vote store empty at the start",
+            "empty_predictions": int(m["ARC/empty_predictions"]),
             "tasks_scored": int(m["ARC/tasks_scored"]),
             "tasks_without_outputs": int(m["ARC/tasks_without_outputs"]),
             "tasks_without_predictions": int(m["ARC/tasks_without_predictions"]),
@@ -268,7 +277,7 @@ class ArcEvaluator(StreamEvaluator):
             f"ARC: {int(m['ARC/tasks_scored'])} tasks scored"
             + (f", {left_out} left out (test outputs unknown)" if left_out else "")
             + (f", {missing} with no predictions (--max-examples) left out" if missing else "")
-            + f"; {int(m['ARC/predictions'])} predictions voted ({int(m['ARC/empty_predictions'])} empty), "
+            + f"; {int(m['ARC/predictions'])} predictions voted ({int(m['ARC/empty_predictions'])} empty, voting for the empty grid), "
               f"{int(m['ARC/distinct_candidates'])} distinct candidates",
             f"ARC pass@1 {m['ARC/pass@1']:.4f}   pass@2 {m['ARC/pass@2']:.4f}   (per test input, as ARC Prize and TRM score)",
             f"ARC pass@1 {m['ARC/pass@1_all_inputs']:.4f}   pass@2 {m['ARC/pass@2_all_inputs']:.4f}   "

