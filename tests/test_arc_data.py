@@ -447,7 +447,7 @@ def test_arc_training_presets_pass_preflight(tmp_path, monkeypatch):
     from hrmkit.preflight import check_new_run
 
     monkeypatch.chdir(tmp_path)  # no data/arc-1 here: preflight accepts the data preset that would build it
-    for name, arch, preset in (("arc-1", "hrm", "arc-1"), ("arc-2", "hrm", "arc-2"), ("trm-arc-1", "trm", "arc-1"),
+    for name, arch, preset in (("arc-1", "hrm", "arc-1"), ("arc-2", "hrm", "arc-2-hrm"), ("trm-arc-1", "trm", "arc-1"),
                                ("trm-arc-2", "trm", "arc-2"), ("cpu-arc-tiny", "hrm", "arc-tiny")):
         cfg, _ = check_new_run(name, [], None)
         assert (cfg.arch.name, cfg.data_preset, cfg.data_path) == (arch, preset, f"data/{preset}")
