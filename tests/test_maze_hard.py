@@ -5,7 +5,9 @@ The checks use their own BFS, shortest-path counter and label rule (below), not 
 """
 
 import csv
+import json
 from collections import deque
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -360,3 +362,74 @@ def test_csv_import_names_file_and_line_of_a_malformed_row(tmp_path, csv_mazes, 
     err = one_line_error(capsys, ["data", "build", "maze-hard-1k", "--csv-dir", str(tmp_path), "--out", str(tmp_path / "d")])
     assert err.startswith(f"error: {tmp_path / 'train.csv'}:3: ")
     assert not (tmp_path / "d").exists()
+
+
+# --------------------------------------------------------------------------- the evaluator
+
+
+@pytest.fixture(scope="module")
+def small_maze_data(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("maze-eval") / "data"
+    B.build(B.make_config("maze", size=12, min_path=20, train=2, test=4), out, workers=1, progress=False)
+    return out
+
+
+def crafted_predictions(ds, rows: np.ndarray) -> np.ndarray:
+    """Row 0: the label; row 1: another shortest path; row 2: a path cell on a wall; row 3: padding on a wall cell."""
+    inputs, labels = decoded(ds, "test")
+    out = []
+    for row in rows:
+        maze, label = inputs[row], labels[row]
+        if row % 4 == 0:
+            grid = label
+        elif row % 4 == 1:
+            grid = other_shortest_path(maze, label)
+        else:
+            grid = label.copy()
+            grid[tuple(np.argwhere(maze == M.WALL)[0])] = M.PATH
+        tokens = grid_encode(grid)
+        if row % 4 == 3:
+            tokens = grid_encode(label)
+            tokens[np.flatnonzero(grid_encode(maze) == M.WALL + 1)[0]] = 0
+        out.append(tokens)
+    return np.stack(out).astype(np.uint8)
+
+
+def test_evaluator_counts_exact_labels_and_any_shortest_path_and_merges(small_maze_data):
+    ds = load_dataset(small_maze_data)
+    task = get_task("maze")
+    whole = task.make_evaluator(ds["test"], ds.metadata, ds.identifiers, ds.path)
+    rows = np.arange(4, dtype=np.int64)
+    whole.update(rows, crafted_predictions(ds, rows), np.zeros(4, dtype=np.float32))
+    assert whole.metrics() == {"maze/exact_label_accuracy": 0.25, "maze/shortest_path_accuracy": 0.5}
+    assert whole.summary() == ["maze: exact-label accuracy 0.2500 (1 of 4), valid shortest path accuracy 0.5000 (2 of 4; "
+                               "any shortest S-G path counts)"]
+    # Two processes, each with half the rows (as under DDP): rank 0 merges the other's state, pickled as gather_object sends it.
+    import pickle
+
+    parts = [task.make_evaluator(ds["test"], ds.metadata, ds.identifiers, ds.path) for _ in range(2)]
+    for part, half in zip(parts, (rows[::2], rows[1::2])):
+        part.update(half, crafted_predictions(ds, half), np.zeros(len(half), dtype=np.float32))
+    parts[0].merge([pickle.loads(pickle.dumps(parts[1].state()))])
+    assert parts[0].metrics() == whole.metrics()
+    assert task.headline_metrics == {"maze/shortest_path_accuracy": "shortest-path accuracy"}
+
+
+def test_hrm_eval_reports_both_accuracies(small_maze_data, tmp_path, capsys, monkeypatch):
+    from tiny_checkpoint import make_checkpoint, tiny_trm
+
+    from hrmkit.cli import eval_line
+    from hrmkit.tasks.maze_eval import MazeEvaluator
+
+    ds = load_dataset(small_maze_data)
+    run = make_checkpoint(tmp_path / "run", small_maze_data, tiny_trm())
+    update = MazeEvaluator.update
+    # An untrained model gets nothing right; feed the evaluator known answers instead of its predictions.
+    monkeypatch.setattr(MazeEvaluator, "update", lambda self, rows, preds, q: update(self, rows, crafted_predictions(ds, rows), q))
+    out = tmp_path / "report.json"
+    assert main(["eval", str(run), str(small_maze_data), "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "maze: exact-label accuracy 0.2500 (1 of 4), valid shortest path accuracy 0.5000 (2 of 4;" in printed
+    report = json.loads(out.read_text())
+    assert report["maze/exact_label_accuracy"] == 0.25 and report["maze/shortest_path_accuracy"] == 0.5
+    assert eval_line(report, "maze").endswith(", shortest-path accuracy 0.5000")
