@@ -208,7 +208,7 @@ def test_cli_data_commands(tmp_path, capsys):
     assert "ok" in capsys.readouterr().out
     assert main(["data", "build", "maze", "--difficulty", "hard", "--out", str(tmp_path / "x")]) == 2
     assert capsys.readouterr().err.strip() == ("error: difficulty (--difficulty) does not apply to maze; "
-                                               "its settings: train, test, seed, size, min_path, style, walls, loops, aug, csv_dir")
+                                               "its settings: train, test, seed, size, min_path, style, walls, loops, unique_path, aug, csv_dir")
     assert main(["data", "build", "chess", "--out", str(tmp_path / "x")]) == 2
     assert "unknown dataset 'chess'" in capsys.readouterr().err
     assert main(["data", "check", str(tmp_path / "nothing")]) == 2

@@ -66,15 +66,18 @@ def test_validator_rejects_bad_paths():
 
 
 @pytest.mark.parametrize("size, min_path, loops", [(9, 8, 0.0), (15, 30, 0.1), (30, 110, 0.0)])
-def test_generator_gives_long_unique_shortest_paths(size, min_path, loops):
+def test_tree_generator_gives_long_shortest_paths_unique_when_asked(size, min_path, loops):
     rng = np.random.default_rng(0)
-    for _ in range(3):
-        r = M.generate(size, rng, min_path, loops)
-        assert r.maze.shape == (size, size)
-        assert r.path_length > min_path
-        assert M.count_shortest_paths(r.maze) == 1
-        assert M.path_errors(r.maze, r.solution) == []
-        assert (r.solution == M.PATH).sum() == r.path_length - 1
+    for unique_path in (True, False):
+        for _ in range(3):
+            r = M.generate(size, rng, min_path, loops, unique_path=unique_path)
+            assert r.maze.shape == (size, size)
+            assert r.path_length > min_path
+            if unique_path or not loops:  # without loops a tree maze has one path only
+                assert M.count_shortest_paths(r.maze) == 1
+            assert np.array_equal(r.solution, M.label_solution(r.maze))
+            assert M.path_errors(r.maze, r.solution) == []
+            assert (r.solution == M.PATH).sum() == r.path_length - 1
 
 
 def test_generator_errors_clearly():

@@ -1,10 +1,13 @@
-"""Maze-Hard data: the random-wall generator, the compiled BFS, settings no maze can meet, the CSV import.
+"""Maze-Hard data: the random-wall generator, the label rule, the compiled BFS, settings no maze can meet, the CSV
+import, the evaluator.
 
-The checks use their own BFS and shortest-path counter (below), not the library's.
+The checks use their own BFS, shortest-path counter and label rule (below), not the library's.
 """
 
 import csv
+import json
 from collections import deque
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,9 +15,12 @@ import pytest
 from hrmkit.cli import main
 from hrmkit.data import build as B
 from hrmkit.data.check import check_dataset
+from hrmkit.data.codec import grid_encode
 from hrmkit.data.format import DatasetError, load_dataset
+from hrmkit.data.show import describe
 from hrmkit.puzzles import maze as M
 from hrmkit.puzzles import maze_bfs
+from hrmkit.tasks import get_task
 
 STEPS = ((-1, 0), (1, 0), (0, -1), (0, 1))
 
@@ -44,8 +50,23 @@ def count_paths(passable: np.ndarray, source: tuple[int, int]) -> tuple[dict, di
     return dist, ways
 
 
-def check_maze(r: M.MazeResult, size: int, min_path: int) -> None:
-    """The label is the unique shortest S->G path, longer than ``min_path``; S and G on open cells."""
+def rule_path(passable: np.ndarray, start: tuple[int, int], goal: tuple[int, int]) -> list[tuple[int, int]]:
+    """The documented label rule: from S, step to the first of up, down, left, right one move closer to G."""
+    to_goal = plain_bfs(passable, goal)
+    path = [start]
+    while path[-1] != goal:
+        r, c = path[-1]
+        path.append(next(n for n in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)) if to_goal.get(n) == to_goal[(r, c)] - 1))
+    return path
+
+
+def ends(maze: np.ndarray) -> tuple[tuple[int, int], tuple[int, int]]:
+    return tuple(map(int, np.argwhere(maze == M.START)[0])), tuple(map(int, np.argwhere(maze == M.GOAL)[0]))
+
+
+def check_maze(r: M.MazeResult, size: int, min_path: int, unique: bool = True) -> None:
+    """The label is the rule's shortest S->G path (with ``unique``: the only one), longer than ``min_path``; S and G
+    on open cells."""
     maze = r.maze
     assert maze.shape == (size, size)
     assert set(np.unique(maze)) <= {M.WALL, M.OPEN, M.START, M.GOAL}
@@ -54,7 +75,10 @@ def check_maze(r: M.MazeResult, size: int, min_path: int) -> None:
     start, goal = tuple(map(int, starts[0])), tuple(map(int, goals[0]))
     dist, ways = count_paths(maze != M.WALL, start)
     assert dist[goal] == r.path_length > min_path
-    assert ways[goal] == 1
+    if unique:
+        assert ways[goal] == 1
+    drawn = [p for p in rule_path(maze != M.WALL, start, goal)[1:-1]]
+    assert sorted(drawn) == sorted(tuple(map(int, p)) for p in np.argwhere(r.solution == M.PATH))
     path = [tuple(map(int, p)) for p in np.argwhere(r.solution == M.PATH)]
     assert len(path) == r.path_length - 1
     assert all(maze[p] == M.OPEN for p in path)  # drawn on open cells only
@@ -99,11 +123,44 @@ def test_random_wall_scan_counts_far_cells_from_a_random_open_start():
 
 
 @pytest.mark.parametrize("size, min_path, count", [(30, 110, 4), (15, 30, 6), (10, 12, 6)])
-def test_random_wall_mazes_have_a_unique_long_shortest_path(size, min_path, count):
-    mazes = M.generate_random_many(count, size, np.random.default_rng(size), min_path)
+@pytest.mark.parametrize("unique_path", [False, True])
+def test_random_wall_mazes_have_a_long_shortest_path_labelled_by_the_rule(size, min_path, count, unique_path):
+    mazes = M.generate_random_many(count, size, np.random.default_rng(size), min_path, unique_path=unique_path)
     for r in mazes:
-        check_maze(r, size, min_path)
+        check_maze(r, size, min_path, unique=unique_path)
         assert M.path_errors(r.maze, r.solution) == []
+    if size == 30 and not unique_path:  # long paths through random walls come with many shortest paths
+        assert all(count_paths(r.maze != M.WALL, ends(r.maze)[0])[1][ends(r.maze)[1]] > 1 for r in mazes)
+
+
+def path_neighbour_walls(r: M.MazeResult) -> tuple[int, int]:
+    """(walls, cells) among the in-grid cells beside the label's path that are not on it."""
+    on = (r.solution == M.PATH) | (r.solution == M.START) | (r.solution == M.GOAL)
+    beside = np.zeros_like(on)
+    beside[1:] |= on[:-1]
+    beside[:-1] |= on[1:]
+    beside[:, 1:] |= on[:, :-1]
+    beside[:, :-1] |= on[:, 1:]
+    beside &= ~on
+    return int((r.maze[beside] == M.WALL).sum()), int(beside.sum())
+
+
+def test_default_mazes_are_the_drawn_grids_and_walling_is_an_option():
+    """The first maze of a seed is the same drawn grid with or without unique_path (the draws agree up to G), so
+    the walled one shows exactly what walling adds, and the default adds nothing."""
+    drawn, walled = [], []
+    for seed in range(6):
+        plain = M.generate_random_many(1, 30, np.random.default_rng(seed), 110)[0]
+        unique = M.generate_random_many(1, 30, np.random.default_rng(seed), 110, unique_path=True)[0]
+        assert ends(plain.maze) == ends(unique.maze) and plain.path_length == unique.path_length
+        added = (unique.maze == M.WALL) & (plain.maze != M.WALL)
+        assert not ((plain.maze == M.WALL) & (unique.maze != M.WALL)).any() and added.any()
+        start, goal = ends(plain.maze)
+        assert count_paths(plain.maze != M.WALL, start)[1][goal] > 1 == count_paths(unique.maze != M.WALL, start)[1][goal]
+        drawn.append(path_neighbour_walls(plain))
+        walled.append(path_neighbour_walls(unique))
+    share = lambda counts: sum(w for w, _ in counts) / sum(n for _, n in counts)  # noqa: E731
+    assert share(walled) > share(drawn) + 0.05  # the cue the walling plants beside the path
 
 
 def test_random_wall_mazes_use_the_whole_grid():
@@ -138,9 +195,10 @@ def test_random_wall_generation_is_deterministic_for_a_seed():
 
 def test_tree_mazes_of_even_size_reach_the_last_row_and_column():
     rng = np.random.default_rng(4)
-    mazes = [M.generate_tree(10, rng, 8, loop_fraction) for loop_fraction in (0.0, 0.0, 0.0, 0.2, 0.2, 0.2)]
-    for r in mazes:
-        check_maze(r, 10, 8)
+    loops = (0.0, 0.0, 0.0, 0.2, 0.2, 0.2)
+    mazes = [M.generate_tree(10, rng, 8, loop_fraction) for loop_fraction in loops]
+    for r, loop_fraction in zip(mazes, loops):
+        check_maze(r, 10, 8, unique=not loop_fraction)  # a spanning tree has one path between two cells
     assert any((r.maze[-1] != M.WALL).any() for r in mazes)
     assert any((r.maze[:, -1] != M.WALL).any() for r in mazes)
 
@@ -153,7 +211,46 @@ def test_presets_pick_the_styles():
 def test_a_small_random_style_dataset_checks_out(tmp_path):
     ds = B.build(B.make_config("maze-hard-1k", train=3, test=2), tmp_path / "m", workers=1, progress=False)
     assert ds.metadata.seq_len == 900 and ds.metadata.build["config"]["style"] == "random"
+    assert ds.metadata.build["config"]["unique_path"] is False
     assert check_dataset(load_dataset(tmp_path / "m")).ok
+    card = ds.metadata.build
+    assert card["label_rule"] == {"name": M.LABEL_RULE_NAME, "rule": M.LABEL_RULE}
+    assert card["unique_shortest_path"] == {"train": {"unique": 0, "of": 3, "share": 0.0}, "test": {"unique": 0, "of": 2, "share": 0.0}}
+    shown = describe(load_dataset(tmp_path / "m"))
+    assert f"label: the shortest path of rule {M.LABEL_RULE_NAME}: {M.LABEL_RULE}" in shown
+    assert "train: 0 of 3 mazes have a unique shortest path (share 0.0)" in shown
+
+
+def test_augmented_labels_follow_the_rule_and_data_check_holds_labels_to_it(tmp_path):
+    ds = B.build(B.make_config("maze", size=12, min_path=20, train=3, test=2, aug=True), tmp_path / "m", workers=1, progress=False)
+    inputs, labels = decoded(ds, "train")
+    assert len(inputs) > 3
+    for q, a in zip(inputs, labels):
+        start, goal = ends(q)
+        assert sorted(rule_path(q != M.WALL, start, goal)[1:-1]) == sorted(map(tuple, np.argwhere(a == M.PATH).tolist()))
+    assert check_dataset(ds).ok
+    # Another shortest path as the label: a valid answer (check_answer), but not the rule's (data check).
+    arrays, meta = ds.splits["test"], ds.metadata
+    maze, label = decoded(ds, "test")[0][0], decoded(ds, "test")[1][0]
+    other = other_shortest_path(maze, label)
+    task = get_task("maze")
+    assert task.check_answer(np.asarray(arrays.inputs[0]), grid_encode(other), meta) is True
+    faults = task.label_faults(np.asarray(arrays.inputs[:1]), grid_encode(other)[None], meta)
+    assert faults.tolist() == [True]
+    assert task.label_faults(np.asarray(arrays.inputs[:1]), np.asarray(arrays.labels[:1]), meta).tolist() == [False]
+
+
+def other_shortest_path(maze: np.ndarray, label: np.ndarray) -> np.ndarray:
+    """A shortest path other than ``label``'s: the rule with the step order reversed (left, right, down, up)."""
+    start, goal = ends(maze)
+    to_goal = plain_bfs(maze != M.WALL, goal)
+    path = [start]
+    while path[-1] != goal:
+        r, c = path[-1]
+        path.append(next(n for n in ((r, c + 1), (r, c - 1), (r + 1, c), (r - 1, c)) if to_goal.get(n) == to_goal[(r, c)] - 1))
+    other = M.draw_path(maze, path)
+    assert not np.array_equal(other, label)
+    return other
 
 
 # --------------------------------------------------------------------------- settings no maze can meet
@@ -265,3 +362,74 @@ def test_csv_import_names_file_and_line_of_a_malformed_row(tmp_path, csv_mazes, 
     err = one_line_error(capsys, ["data", "build", "maze-hard-1k", "--csv-dir", str(tmp_path), "--out", str(tmp_path / "d")])
     assert err.startswith(f"error: {tmp_path / 'train.csv'}:3: ")
     assert not (tmp_path / "d").exists()
+
+
+# --------------------------------------------------------------------------- the evaluator
+
+
+@pytest.fixture(scope="module")
+def small_maze_data(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("maze-eval") / "data"
+    B.build(B.make_config("maze", size=12, min_path=20, train=2, test=4), out, workers=1, progress=False)
+    return out
+
+
+def crafted_predictions(ds, rows: np.ndarray) -> np.ndarray:
+    """Row 0: the label; row 1: another shortest path; row 2: a path cell on a wall; row 3: padding on a wall cell."""
+    inputs, labels = decoded(ds, "test")
+    out = []
+    for row in rows:
+        maze, label = inputs[row], labels[row]
+        if row % 4 == 0:
+            grid = label
+        elif row % 4 == 1:
+            grid = other_shortest_path(maze, label)
+        else:
+            grid = label.copy()
+            grid[tuple(np.argwhere(maze == M.WALL)[0])] = M.PATH
+        tokens = grid_encode(grid)
+        if row % 4 == 3:
+            tokens = grid_encode(label)
+            tokens[np.flatnonzero(grid_encode(maze) == M.WALL + 1)[0]] = 0
+        out.append(tokens)
+    return np.stack(out).astype(np.uint8)
+
+
+def test_evaluator_counts_exact_labels_and_any_shortest_path_and_merges(small_maze_data):
+    ds = load_dataset(small_maze_data)
+    task = get_task("maze")
+    whole = task.make_evaluator(ds["test"], ds.metadata, ds.identifiers, ds.path)
+    rows = np.arange(4, dtype=np.int64)
+    whole.update(rows, crafted_predictions(ds, rows), np.zeros(4, dtype=np.float32))
+    assert whole.metrics() == {"maze/exact_label_accuracy": 0.25, "maze/shortest_path_accuracy": 0.5}
+    assert whole.summary() == ["maze: exact-label accuracy 0.2500 (1 of 4), valid shortest path accuracy 0.5000 (2 of 4; "
+                               "any shortest S-G path counts)"]
+    # Two processes, each with half the rows (as under DDP): rank 0 merges the other's state, pickled as gather_object sends it.
+    import pickle
+
+    parts = [task.make_evaluator(ds["test"], ds.metadata, ds.identifiers, ds.path) for _ in range(2)]
+    for part, half in zip(parts, (rows[::2], rows[1::2])):
+        part.update(half, crafted_predictions(ds, half), np.zeros(len(half), dtype=np.float32))
+    parts[0].merge([pickle.loads(pickle.dumps(parts[1].state()))])
+    assert parts[0].metrics() == whole.metrics()
+    assert task.headline_metrics == {"maze/shortest_path_accuracy": "shortest-path accuracy"}
+
+
+def test_hrm_eval_reports_both_accuracies(small_maze_data, tmp_path, capsys, monkeypatch):
+    from tiny_checkpoint import make_checkpoint, tiny_trm
+
+    from hrmkit.cli import eval_line
+    from hrmkit.tasks.maze_eval import MazeEvaluator
+
+    ds = load_dataset(small_maze_data)
+    run = make_checkpoint(tmp_path / "run", small_maze_data, tiny_trm())
+    update = MazeEvaluator.update
+    # An untrained model gets nothing right; feed the evaluator known answers instead of its predictions.
+    monkeypatch.setattr(MazeEvaluator, "update", lambda self, rows, preds, q: update(self, rows, crafted_predictions(ds, rows), q))
+    out = tmp_path / "report.json"
+    assert main(["eval", str(run), str(small_maze_data), "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "maze: exact-label accuracy 0.2500 (1 of 4), valid shortest path accuracy 0.5000 (2 of 4;" in printed
+    report = json.loads(out.read_text())
+    assert report["maze/exact_label_accuracy"] == 0.25 and report["maze/shortest_path_accuracy"] == 0.5
+    assert eval_line(report, "maze").endswith(", shortest-path accuracy 0.5000")

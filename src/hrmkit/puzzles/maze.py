@@ -6,8 +6,12 @@ drawn in ``o``. Path length counts moves, so a path through k cells (S and G inc
 length k - 1. Maze-Hard (HRM paper) = 30 x 30 with a shortest path longer than 110.
 
 Two generators: random-wall grids (:func:`generate_random_many`, the style of the Maze-Hard data) and
-spanning-tree mazes with optional loops (:func:`generate_tree`). Both keep only mazes whose shortest
-path is unique, so the label is well defined.
+spanning-tree mazes with optional loops (:func:`generate_tree`). A drawn grid usually has many shortest
+paths (as the official Maze-Hard grids, whose label is one of them), so the label is chosen among them by
+one fixed rule, :data:`LABEL_RULE` (:func:`shortest_path`), which anyone can re-derive from the grid alone.
+With ``unique_path`` the generators instead make the shortest path unique (random walls: wall off the other
+shortest paths; tree: redraw); that walling leaves a cue (the added walls sit beside the path), so it is off
+by default.
 """
 
 from __future__ import annotations
@@ -28,11 +32,15 @@ STYLES = ("random", "tree")
 # tails cost a third of the candidates.
 DEFAULT_WALLS = (0.32, 0.44)
 RANDOM_TRIES = 200_000  # random-wall candidates drawn between two mazes found before giving up
+# The label among several shortest paths: the one :func:`shortest_path` draws.
+LABEL_RULE_NAME = "first-step-udlr"
+LABEL_RULE = ("walking from S, each step goes to the first of up, down, left, right that is one move closer to G "
+              "(by BFS distance to G)")
 
 __all__ = [
-    "CHARSET", "DEFAULT_WALLS", "GOAL", "OPEN", "PATH", "START", "STYLES", "WALL", "MazeError", "MazeResult",
+    "CHARSET", "DEFAULT_WALLS", "GOAL", "LABEL_RULE", "LABEL_RULE_NAME", "OPEN", "PATH", "START", "STYLES", "WALL", "MazeError", "MazeResult",
     "check_feasible", "count_shortest_paths", "distances", "draw_path", "find_one", "format_maze", "generate", "generate_random_many",
-    "generate_tree", "longest_possible_path", "parse", "path_errors", "shortest_path", "transform",
+    "generate_tree", "label_solution", "longest_possible_path", "parse", "path_errors", "shortest_path", "transform",
 ]
 
 
@@ -92,7 +100,11 @@ def distances(grid: np.ndarray, source: tuple[int, int]) -> np.ndarray:
 
 
 def shortest_path(grid: np.ndarray) -> list[tuple[int, int]] | None:
-    """One shortest S->G path (cells, S and G included), or None when G is unreachable."""
+    """The shortest S->G path of the label rule (cells, S and G included), or None when G is unreachable.
+
+    The rule (:data:`LABEL_RULE`): walking from S, each step goes to the first of up, down, left, right whose
+    BFS distance to G is one less. Every such step stays on a shortest path, so the walk is one, and it depends
+    on the grid alone."""
     grid = np.asarray(grid)
     start, goal = find_one(grid, START, "start"), find_one(grid, GOAL, "goal")
     dist = distances(grid, goal)
@@ -131,6 +143,14 @@ def count_shortest_paths(grid: np.ndarray, cap: int = 2) -> int:
                 total += ways[nr, nc]
         ways[r, c] = min(total, cap)
     return int(ways[goal])
+
+
+def label_solution(grid: np.ndarray) -> np.ndarray:
+    """The maze with the label rule's shortest path drawn (:func:`shortest_path`); MazeError when G is unreachable."""
+    path = shortest_path(grid)
+    if path is None:
+        raise MazeError("the goal cannot be reached from the start")
+    return draw_path(grid, path)
 
 
 def draw_path(grid: np.ndarray, path: list[tuple[int, int]]) -> np.ndarray:
@@ -214,16 +234,17 @@ def generate(
     max_tries: int | None = None,
     style: str = "tree",
     walls: tuple[float, float] = DEFAULT_WALLS,
+    unique_path: bool = False,
 ) -> MazeResult:
     """One maze of the given style (``"tree"``: :func:`generate_tree`, ``"random"``: :func:`generate_random_many`).
     The default stays ``"tree"`` so that older calls ``generate(size, rng, min_path, loops)`` mean what they did."""
     rng = rng if rng is not None else np.random.default_rng()
     if style == "tree":
-        return generate_tree(size, rng, min_path_length, loop_fraction, max_tries or 1000)
+        return generate_tree(size, rng, min_path_length, loop_fraction, max_tries or 1000, unique_path)
     if style == "random":
         if loop_fraction:
             raise MazeError("loop_fraction applies to tree mazes only")
-        return generate_random_many(1, size, rng, min_path_length, walls, max_tries or RANDOM_TRIES)[0]
+        return generate_random_many(1, size, rng, min_path_length, walls, max_tries or RANDOM_TRIES, unique_path=unique_path)[0]
     raise MazeError(f"unknown maze style {style!r}; choose one of {', '.join(STYLES)}")
 
 
@@ -233,14 +254,17 @@ def generate_tree(
     min_path_length: int = 110,
     loop_fraction: float = 0.0,
     max_tries: int = 1000,
+    unique_path: bool = False,
 ) -> MazeResult:
-    """A random maze with a unique shortest S->G path of more than ``min_path_length`` moves.
+    """A random maze with a shortest S->G path of more than ``min_path_length`` moves, labelled by the rule
+    (:func:`shortest_path`).
 
     A perfect maze (a random spanning tree, drawn by randomised depth-first search) is carved on the
     cells with even coordinates; ``loop_fraction`` of the remaining inner walls between two cells are
     then knocked down to make loops. S is drawn at random, G among the cells far enough from S.
     For an even size the lattice stops one short of the last row and column; dead ends are dug into
-    them so that they are not always wall.
+    them so that they are not always wall. Without loops the path is unique; with loops and ``unique_path``,
+    mazes with several shortest paths are redrawn.
     """
     rng = rng if rng is not None else np.random.default_rng()
     check_feasible(size, min_path_length)
@@ -279,8 +303,8 @@ def generate_tree(
             continue
         goal = tuple(int(v) for v in far[rng.integers(len(far))])
         grid[start], grid[goal] = START, GOAL
-        if loop_fraction > 0 and count_shortest_paths(grid) != 1:
-            continue  # keep the label unambiguous
+        if unique_path and loop_fraction > 0 and count_shortest_paths(grid) != 1:
+            continue
         path = shortest_path(grid)
         assert path is not None
         return MazeResult(maze=grid, solution=draw_path(grid, path), path_length=len(path) - 1)
@@ -310,17 +334,20 @@ def generate_random_many(
     walls: tuple[float, float] = DEFAULT_WALLS,
     max_tries: int = RANDOM_TRIES,
     batch: int = 256,
+    unique_path: bool = False,
 ) -> list[MazeResult]:
-    """``count`` random-wall mazes (the Maze-Hard style of Lehnert et al. 2024) with a unique shortest
-    S->G path of more than ``min_path_length`` moves.
+    """``count`` random-wall mazes (the Maze-Hard style of Lehnert et al. 2024) with a shortest S->G path
+    of more than ``min_path_length`` moves.
 
     Each candidate grid draws a wall density uniformly from ``walls`` and makes every cell a wall with
     that probability; S is a random open cell. Candidates with no open cell farther than
     ``min_path_length`` from S are dropped (BFS compiled by numba, a batch at a time); G is a random
-    one of those far cells. Random walls almost never give a long shortest path that is unique (in 2.2
-    million 30x30 grids no cell more than 110 moves from the start had one; benchmarks/puzzles.py), so
-    ties are broken by walling off, one random cell at a time, cells of the other shortest paths; the
-    path keeps its length.
+    one of those far cells. The grid stays as drawn and the label is the rule's shortest path
+    (:func:`shortest_path`): random walls almost never give a long shortest path that is unique (in 2.2
+    million 30x30 grids no cell more than 110 moves from the start had one; benchmarks/puzzles.py).
+    With ``unique_path``, ties are instead broken by walling off, one random cell at a time, cells of the
+    other shortest paths (the path keeps its length); those walls crowd beside the path, a cue the
+    official grids lack.
     ``max_tries`` bounds the candidates drawn between two mazes found.
     """
     rng = rng if rng is not None else np.random.default_rng()
@@ -341,7 +368,7 @@ def generate_random_many(
         far, starts = maze_bfs.random_wall_scan(u, density, min_path_length)
         for i in np.flatnonzero(far):
             start = (int(starts[i, 0]), int(starts[i, 1]))
-            found.append(_finish_random(u[i] >= density[i], start, min_path_length, rng))
+            found.append(_finish_random(u[i] >= density[i], start, min_path_length, rng, unique_path))
             tries = 0
             if len(found) == count:
                 break
@@ -355,16 +382,20 @@ def _bfs(passable: np.ndarray, source: tuple[int, int]) -> tuple[np.ndarray, np.
     return dist[0], ways[0]
 
 
-def _finish_random(passable: np.ndarray, start: tuple[int, int], min_path_length: int, rng: np.random.Generator) -> MazeResult:
-    """Pick G among the cells far enough from S, make the S->G shortest path unique, draw the label."""
+def _finish_random(passable: np.ndarray, start: tuple[int, int], min_path_length: int, rng: np.random.Generator,
+                   unique_path: bool) -> MazeResult:
+    """Pick G among the cells far enough from S and draw the label: the rule's shortest path, or with
+    ``unique_path`` a random one that the other shortest paths are then walled off from."""
     dist, _ = _bfs(passable, start)
     far = np.argwhere(dist > min_path_length)
     goal = tuple(int(v) for v in far[rng.integers(len(far))])
-    path = _random_shortest_path(dist, goal, rng)
-    _break_ties(passable, start, goal, path, rng)
+    if unique_path:
+        path = _random_shortest_path(dist, goal, rng)
+        _break_ties(passable, start, goal, path, rng)
     grid = np.where(passable, OPEN, WALL).astype(np.int8)
     grid[start], grid[goal] = START, GOAL
-    return MazeResult(maze=grid, solution=draw_path(grid, path), path_length=len(path) - 1)
+    solution = label_solution(grid)  # with unique_path, the only shortest path left: the walled one
+    return MazeResult(maze=grid, solution=solution, path_length=int(dist[goal]))
 
 
 def _random_shortest_path(dist: np.ndarray, goal: tuple[int, int], rng: np.random.Generator) -> list[tuple[int, int]]:

@@ -1,12 +1,14 @@
 """Mazes: find the shortest path from S to G. Generated locally (random-wall grids in the style of the
 Maze-Hard data, or spanning-tree mazes with optional loops) or imported from the official Maze-Hard CSV
-files; the 8 dihedral transforms as augmentation.
+files; the 8 dihedral transforms as augmentation. A generated maze's label is the shortest path the label
+rule picks (``maze_lib.LABEL_RULE``), also for every transform; imported labels stay as the files give them.
 
 Tokens: 1..5 = ``"# SGo"`` (wall, open, start, goal, path), vocab 6, as the reference.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -15,13 +17,14 @@ import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
 from hrmkit.data.codec import grid_decode, grid_encode
-from hrmkit.data.format import DatasetError, DatasetMetadata
+from hrmkit.data.format import DatasetError, DatasetMetadata, SplitArrays
 from hrmkit.data.splits import CHUNK, Generated, assemble, csv_fingerprints, csv_rows_at_most, difficulty_summary, read_csv, subsample, train_and_test
 from hrmkit.errors import HrmError
 from hrmkit.puzzles import maze as maze_lib
 from hrmkit.puzzles.grid import dihedral
 from hrmkit.tasks import register_task
-from hrmkit.tasks.base import BuildConfig, Task, TaskData
+from hrmkit.tasks.base import BuildConfig, StreamEvaluator, Task, TaskData
+from hrmkit.tasks.maze_eval import SHORTEST_PATH_ACCURACY, MazeEvaluator, is_shortest_path
 
 VOCAB = ["<pad>", "#", " ", "S", "G", "o"]
 
@@ -33,6 +36,9 @@ class MazeBuild(BuildConfig):
     style: Literal["random", "tree"] = Field("random", description="random: random walls (Maze-Hard); tree: spanning-tree mazes")
     walls: tuple[float, float] = Field(maze_lib.DEFAULT_WALLS, description="random style: wall density range, one drawn per maze")
     loops: float = Field(0.0, ge=0.0, le=1.0, description="tree style: fraction of inner walls knocked down")
+    unique_path: bool = Field(False, description="make the shortest path unique (random: wall off the other shortest paths, "
+                              "which leaves added walls beside the path; tree: redraw mazes with ties); off: grids stay as drawn "
+                              "and the label is the rule's shortest path")
     aug: bool = Field(False, description="add the 8 dihedral transforms of every training maze")
     csv_dir: str | None = Field(None, description="import train.csv/test.csv (source,question,answer,rating) from this folder")
 
@@ -70,9 +76,9 @@ def _generate_chunk(args: tuple[MazeBuild, int]) -> list[Generated]:
     cfg, chunk = args
     rng = np.random.default_rng([cfg.seed, chunk])
     if cfg.style == "random":
-        mazes = maze_lib.generate_random_many(CHUNK, cfg.size, rng, cfg.min_path, cfg.walls)
+        mazes = maze_lib.generate_random_many(CHUNK, cfg.size, rng, cfg.min_path, cfg.walls, unique_path=cfg.unique_path)
     else:
-        mazes = [maze_lib.generate_tree(cfg.size, rng, cfg.min_path, cfg.loops) for _ in range(CHUNK)]
+        mazes = [maze_lib.generate_tree(cfg.size, rng, cfg.min_path, cfg.loops, unique_path=cfg.unique_path) for _ in range(CHUNK)]
     return [(r.maze, r.solution, r.path_length) for r in mazes]
 
 
@@ -114,10 +120,37 @@ def _import_csv(cfg: MazeBuild, split: str, limit: int, rng: np.random.Generator
     return subsample(out, limit, rng)
 
 
+def unique_share(mazes: list[Generated]) -> dict[str, int | float]:
+    """How many of the mazes have exactly one shortest S->G path (counted with the cap at 2)."""
+    unique = sum(maze_lib.count_shortest_paths(m, cap=2) == 1 for m, _, _ in mazes)
+    return {"unique": unique, "of": len(mazes), "share": round(unique / len(mazes), 4) if mazes else 0.0}
+
+
+def _label_text(build: dict[str, Any]) -> list[str]:
+    """The card's label lines (``card_lines``); any content, as the card may have been edited."""
+    lines = []
+    rule = build.pop("label_rule", None)
+    if rule is not None:
+        text = f"{rule.get('name')}: {rule.get('rule')}" if isinstance(rule, dict) else json.dumps(rule)
+        lines.append(f"  label: the shortest path of rule {text}")
+    unique = build.pop("unique_shortest_path", None)
+    if isinstance(unique, dict):
+        for split, entry in unique.items():
+            if isinstance(entry, dict):
+                lines.append(f"    {split}: {entry.get('unique')} of {entry.get('of')} mazes have a unique shortest path "
+                             f"(share {entry.get('share')})")
+            else:
+                lines.append(f"    {split} unique shortest paths: {json.dumps(entry)}")
+    elif unique is not None:
+        lines.append(f"  unique shortest paths: {json.dumps(unique)}")
+    return lines
+
+
 class MazeTask(Task):
     name = "maze"
     build_config = MazeBuild
     official_preset = "maze-hard-1k"
+    headline_metrics: ClassVar[dict[str, str]] = {SHORTEST_PATH_ACCURACY: "shortest-path accuracy"}
     input_hint = "one row per line; # wall, space open, S start, G goal"
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         # The small CPU presets stay tree mazes (odd sizes, so the even-size fix leaves their data as it was).
@@ -143,11 +176,14 @@ class MazeTask(Task):
         for m, s, _ in train:
             inputs, labels = [], []
             for tid in range(8 if cfg.aug else 1):
-                inp = grid_encode(dihedral(m, tid))
+                view = dihedral(m, tid)
+                inp = grid_encode(view)
                 if tid and inp.tobytes() in test_inputs:
                     continue
                 inputs.append(inp)
-                labels.append(grid_encode(dihedral(s, tid)))
+                # A transform of the rule's path is not always the rule's path of the transform (up comes first).
+                relabel = tid and not cfg.csv_dir
+                labels.append(grid_encode(maze_lib.label_solution(view) if relabel else dihedral(s, tid)))
             train_groups.append((np.stack(inputs), np.stack(labels)))
         test_groups = [(grid_encode(m)[None], grid_encode(s)[None]) for m, s, _ in test]
         seq_len = side * side
@@ -158,11 +194,22 @@ class MazeTask(Task):
         if cfg.csv_dir:
             source: dict[str, Any] = {"kind": "imported", **csv_fingerprints(Path(cfg.csv_dir), ["train.csv", "test.csv"])}
         else:
-            how = ("random walls (density drawn per maze), S random, G beyond min_path, walls added to leave one shortest path"
-                   if cfg.style == "random" else "random spanning trees (perfect mazes) with a fraction of inner walls knocked down")
+            if cfg.style == "random":
+                how = "random walls (density drawn per maze), S random, G beyond min_path" + (
+                    ", walls added to leave one shortest path" if cfg.unique_path else ", grids kept as drawn")
+            else:
+                how = "random spanning trees (perfect mazes) with a fraction of inner walls knocked down" + (
+                    ", mazes with several shortest paths redrawn" if cfg.unique_path and cfg.loops else "")
             source = {"kind": "generated", "generator": how, "seed": cfg.seed}
+        stats: dict[str, Any] = {"source": source, "difficulty": difficulty,
+                                 "unique_shortest_path": {"train": unique_share(train), "test": unique_share(test)}}
+        if not cfg.csv_dir:
+            stats["label_rule"] = {"name": maze_lib.LABEL_RULE_NAME, "rule": maze_lib.LABEL_RULE}
         return TaskData(splits={"train": assemble(train_groups, seq_len), "test": assemble(test_groups, seq_len)},
-                        tokens=list(VOCAB), grid_shape=(side, side), stats={"source": source, "difficulty": difficulty})
+                        tokens=list(VOCAB), grid_shape=(side, side), stats=stats)
+
+    def card_lines(self, build: dict[str, Any]) -> list[str]:
+        return _label_text(build)
 
     def parse(self, text: str, meta: DatasetMetadata) -> np.ndarray:
         try:
@@ -172,11 +219,23 @@ class MazeTask(Task):
         return self.grid_tokens(grid, meta, "mazes")
 
     def check_answer(self, puzzle: np.ndarray, answer: np.ndarray, meta: DatasetMetadata) -> bool | None:
-        side = meta.grid_shape[0]
-        try:
-            return not maze_lib.path_errors(decode(puzzle, side), decode(answer, side))
-        except maze_lib.MazeError:  # no S or G in the puzzle: nothing to check against
-            return False
+        """Any shortest S->G path counts (not only the label's); a cell holding padding fails."""
+        return is_shortest_path(puzzle, answer, meta.grid_shape[0])
+
+    def label_faults(self, inputs: np.ndarray, labels: np.ndarray, meta: DatasetMetadata) -> np.ndarray:
+        """A label must be a shortest path; where the data card names the label rule (generated data), the rule's one."""
+        faults = super().label_faults(inputs, labels, meta)
+        rule = meta.build.get("label_rule")
+        if isinstance(rule, dict) and rule.get("name") == maze_lib.LABEL_RULE_NAME:
+            side = meta.grid_shape[0]
+            for i in np.flatnonzero(~faults):
+                maze = decode(inputs[i], side)
+                faults[i] = not np.array_equal(maze_lib.label_solution(maze), decode(labels[i], side))
+        return faults
+
+    def make_evaluator(self, split: SplitArrays, meta: DatasetMetadata, identifiers: list[str],
+                       dataset_path: Path) -> StreamEvaluator:
+        return MazeEvaluator(split, meta.grid_shape[0])
 
 
 TASK = register_task(MazeTask())
