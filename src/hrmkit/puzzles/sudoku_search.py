@@ -22,7 +22,8 @@ import functools
 import numpy as np
 from numba import njit
 
-__all__ = ["SearchTables", "canonical_form", "canonical_grid", "median_rating", "minimise", "random_digit_order", "random_full_grid", "search", "tables_for"]
+__all__ = ["SearchTables", "canonical_form", "canonical_grid", "median_rating", "minimise", "random_digit_order", "random_full_grid",
+           "search", "tables_for"]
 
 
 class SearchTables:

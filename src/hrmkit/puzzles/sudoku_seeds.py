@@ -10,7 +10,8 @@ puzzle, so the puzzle stays unique and keeps its clue count. Most such moves mak
 easy (measured: 5-move walks of unfiltered moves rate a median of 2 backtracks), so a move is taken only when the
 median rating over symmetric copies stays at least ``MIN_RATING``.
 
-Leakage by vicinity: seeds within ``FAMILY_CELLS`` cells of each other (as written) form one family (single linkage); train and test draw from disjoint sets of families, and a walk of
+Leakage by vicinity: seeds within ``FAMILY_CELLS`` cells of each other (as written) form one family (single
+linkage); train and test draw from disjoint sets of families, and a walk of
 ``WALK_MOVES`` moves changes at most ``2 * WALK_MOVES`` cells, so walks of different families stay apart.
 """
 
