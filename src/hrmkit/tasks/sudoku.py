@@ -142,7 +142,7 @@ def _extreme_splits(cfg: SudokuBuild, workers: int, progress: bool) -> tuple[lis
     test = generate_unique(_extreme_chunk, (cfg, "test"), cfg.test, workers, "sudoku extreme (test)", progress)
     test_keys = {p.tobytes() for p, *_ in test}
     train: list[Any] = []
-    extra = 0
+    extra = cfg.train // 50 + 1  # a margin for the few left out, so that one draw is usually enough
     while len(train) < cfg.train:  # generate_unique gives the same prefix for a larger count: the loop only adds
         drawn = generate_unique(_extreme_chunk, (cfg, "train"), cfg.train + extra, workers, "sudoku extreme (train)", progress)
         train = [item for item in drawn if item[0].tobytes() not in test_keys][: cfg.train]
