@@ -183,19 +183,19 @@ def test_hidden_singles_are_propagated():
     pytest.fail("no puzzle found that needs hidden singles")
 
 
-def test_extreme_is_harder_than_hard_by_an_independent_rater():
+def test_levels_grow_harder_by_an_independent_rater():
     """The levels as an independent search sees them (ties broken by the last cell, unlike ours): medians
-    measured on 5000 random minimal puzzles were 2 (hard) and 5 (extreme), on these 40 puzzles 0 / 2 / 4."""
+    measured on 5000 random minimal puzzles were 2 (hard); extreme puzzles are walks from hard seeds."""
     from tests.sudoku_reference_rater import Rater
 
     rater = Rater()
     medians = {}
-    for level in ("medium", "hard", "extreme"):
+    for level, count in (("medium", 40), ("hard", 40), ("extreme", 15)):
         rng = np.random.default_rng(11)
-        puzzles = [S.generate(9, rng, level)[0] for _ in range(40)]
+        puzzles = [S.generate(9, rng, level)[0] for _ in range(count)]
         medians[level] = float(np.median([rater.rate(p)[0] for p in puzzles]))
     assert medians["medium"] < medians["hard"] < medians["extreme"]
-    assert medians["extreme"] >= 3
+    assert medians["extreme"] >= 20
 
 
 def test_levels_that_no_small_grid_can_meet_are_refused():

@@ -333,13 +333,12 @@ def rate(grid: np.ndarray) -> int:
 # --------------------------------------------------------------------------- generator
 
 # Levels. "easy" puzzles fall to naked singles alone (every removal must keep it so); "medium" needs at
-# least one guess of the naked-singles search. "hard" and "extreme" (9x9 only: smaller grids fall to
-# naked and hidden singles) are random minimal puzzles whose median rating over 8 random symmetric copies
-# (copies_rating) is at least 2 and 5: about the top 17% and 1.7% of random minimal puzzles
-# (5000 measured). That is far below the paper's Sudoku-Extreme (the Inkala puzzle rates ~85): truly
-# extreme puzzles are rarer than 1 in 6000 random ones, which no build of minutes can find by rejection
-# (local search was tried too; see the README). Use the official CSV files for the paper's data.
-DIFFICULTIES: dict[str, int] = {"any": 0, "easy": 0, "medium": 1, "hard": 2, "extreme": 5}
+# least one guess of the naked-singles search. "hard" (9x9 only: smaller grids fall to naked and hidden singles)
+# are random minimal puzzles whose median rating over 8 random symmetric copies (copies_rating) is at least 2:
+# about the top 17% of random minimal puzzles (5000 measured). "extreme" puzzles are not found from scratch
+# (rarer than 1 in 6000 random ones): they are walks from known hard seeds (hrmkit.puzzles.sudoku_seeds), the way
+# the paper's Sudoku-Extreme sources were grown; their number here is that module's MIN_RATING.
+DIFFICULTIES: dict[str, int] = {"any": 0, "easy": 0, "medium": 1, "hard": 2, "extreme": 20}
 NINE_ONLY = ("hard", "extreme")
 RATING_COPIES = 8
 
@@ -377,6 +376,8 @@ def generate(
     check_difficulty(size, difficulty)
     rng = rng if rng is not None else np.random.default_rng()
     shape = shape_for_size(size)
+    if difficulty == "extreme":
+        return _generate_extreme(shape, rng, min_clues)
     if difficulty in NINE_ONLY:
         return _generate_rated(shape, rng, DIFFICULTIES[difficulty], min_clues, max_tries)
     empty = np.zeros((shape.n, shape.n), dtype=np.int8)
@@ -413,6 +414,21 @@ def _generate_rated(shape: SudokuShape, rng: np.random.Generator, level: int, mi
             grid = puzzle.reshape(shape.n, shape.n)
             return grid, solution.reshape(shape.n, shape.n), solve(grid, limit=1)
     raise SudokuError(f"no {shape.n}x{shape.n} puzzle rating {level} found in {max_tries} tries (lower --min-clues?)")
+
+
+def _generate_extreme(shape: SudokuShape, rng: np.random.Generator, min_clues: int):
+    """A walk from a random hard seed, shown under a random symmetry."""
+    from hrmkit.puzzles.sudoku_seeds import extreme_puzzle, load_seeds
+
+    if min_clues:
+        raise SudokuError(EXTREME_KEEPS_CLUES)
+    puzzle, solution = extreme_puzzle(load_seeds(), search_tables(shape), rng)
+    sym = random_symmetry(shape.n, rng)
+    grid, solution = sym.apply(puzzle.reshape(shape.n, shape.n)), sym.apply(solution.reshape(shape.n, shape.n))
+    return grid, solution, solve(grid, limit=1)
+
+
+EXTREME_KEEPS_CLUES = "extreme puzzles keep their seed's clue count (20 to 25): leave --min-clues at 0"
 
 
 # --------------------------------------------------------------------------- symmetries

@@ -15,9 +15,22 @@ from tqdm import tqdm
 
 from hrmkit.data.codec import grid_decode, grid_encode
 from hrmkit.data.format import DatasetError, DatasetMetadata
-from hrmkit.data.splits import CHUNK, Generated, assemble, csv_fingerprints, csv_rows_at_most, difficulty_summary, read_csv, subsample, train_and_test
+from hrmkit.data.splits import (
+    CHUNK,
+    Generated,
+    assemble,
+    csv_fingerprints,
+    csv_rows_at_most,
+    difficulty_summary,
+    generate_unique,
+    read_csv,
+    subsample,
+    train_and_test,
+)
 from hrmkit.errors import HrmError
 from hrmkit.puzzles import sudoku as sudoku_lib
+from hrmkit.puzzles import sudoku_seeds
+from hrmkit.puzzles.sudoku_search import canonical_grid, minimise, random_full_grid, search
 from hrmkit.tasks import register_task
 from hrmkit.tasks.base import BuildConfig, Task, TaskData
 
@@ -30,14 +43,25 @@ class SudokuBuild(BuildConfig):
     min_clues: int = Field(0, ge=0, description="stop removing clues at this many")
     csv_dir: str | None = Field(None, description="import train.csv/test.csv (source,question,answer,rating)")
     min_rating: int | None = Field(None, description="CSV import: keep rows with rating >= this")
+    random_minimal_share: float = Field(0.0, ge=0, le=1, description="--difficulty extreme: share of random minimal "
+                                        "puzzles mixed in (the paper's training set: about 0.26)")
 
     @field_validator("min_clues")
     @classmethod
     def _clues_fit_size(cls, min_clues: int, info: Any) -> int:
         cells = info.data.get("size", 9) ** 2
+        if min_clues and info.data.get("difficulty") == "extreme":
+            raise ValueError(sudoku_lib.EXTREME_KEEPS_CLUES)
         if min_clues >= cells:  # no clue would be removed: every "puzzle" would be its own solution
             raise ValueError(f"must be below the {cells} cells of a {info.data.get('size', 9)}x{info.data.get('size', 9)} grid")
         return min_clues
+
+    @field_validator("random_minimal_share")
+    @classmethod
+    def _share_needs_extreme(cls, share: float, info: Any) -> float:
+        if share and info.data.get("difficulty") != "extreme":
+            raise ValueError("mixes random minimal puzzles into --difficulty extreme only")
+        return share
 
     @field_validator("difficulty")
     @classmethod
@@ -83,6 +107,63 @@ def _generate_chunk(args: tuple[SudokuBuild, int]) -> list[Generated]:
         puzzle, solution, rating = sudoku_lib.generate(cfg.size, rng, cfg.difficulty, cfg.min_clues)
         out.append((puzzle, solution, rating.backtracks))
     return out
+
+
+def _is_random_minimal(index: int, share: float) -> bool:
+    """Whether puzzle ``index`` of a split is a random minimal one: spread evenly, exactly ``share`` of every prefix
+    (rounded down)."""
+    return int((index + 1) * share) > int(index * share)
+
+
+def _extreme_chunk(args: tuple[tuple[SudokuBuild, str], int]) -> list[Any]:
+    """CHUNK puzzles of one side (train or test): walks from that side's seed families, or random minimal puzzles for
+    the asked share. Items are (canonical puzzle, solution, backtracks, source), so duplicates up to symmetry drop out."""
+    (cfg, side), chunk = args
+    rng = np.random.default_rng([cfg.seed, 7, SIDES.index(side), chunk])
+    tables = sudoku_lib.search_tables(sudoku_lib.shape_for_size(9))
+    on_test = sudoku_seeds.on_test_side(cfg.seed)
+    starts = sudoku_seeds.load_seeds()[on_test if side == "test" else ~on_test]
+    out = []
+    for k in range(CHUNK):
+        if _is_random_minimal(chunk * CHUNK + k, cfg.random_minimal_share):
+            solution = random_full_grid(rng, tables)
+            puzzle, source = canonical_grid(minimise(solution, rng.permutation(81), tables)), "random_minimal"
+            solution = search(puzzle, tables, limit=1)[1]
+        else:
+            (puzzle, solution), source = sudoku_seeds.extreme_puzzle(starts, tables, rng), "seed_walk"
+        out.append((puzzle.reshape(9, 9), solution.reshape(9, 9), sudoku_lib.rate(puzzle.reshape(9, 9)), source))
+    return out
+
+
+def _extreme_splits(cfg: SudokuBuild, workers: int, progress: bool) -> tuple[list[Generated], list[Generated], list[str], list[str]]:
+    """(train, test, train sources, test sources): test and train from disjoint seed families; a train puzzle equal to
+    a test puzzle up to symmetry (possible only among random minimal ones) is left out. Each puzzle is shown under a
+    random symmetry (its canonical arrangement would teach one reading order)."""
+    test = generate_unique(_extreme_chunk, (cfg, "test"), cfg.test, workers, "sudoku extreme (test)", progress)
+    test_keys = {p.tobytes() for p, *_ in test}
+    train: list[Any] = []
+    extra = cfg.train // 50 + 1  # a margin for the few left out, so that one draw is usually enough
+    while len(train) < cfg.train:  # generate_unique gives the same prefix for a larger count: the loop only adds
+        drawn = generate_unique(_extreme_chunk, (cfg, "train"), cfg.train + extra, workers, "sudoku extreme (train)", progress)
+        train = [item for item in drawn if item[0].tobytes() not in test_keys][: cfg.train]
+        extra += cfg.train - len(train)
+    rng = np.random.default_rng([cfg.seed, 8])
+
+    def shown(items: list[Any]) -> list[Generated]:
+        out = []
+        for puzzle, solution, backtracks, _ in items:
+            sym = sudoku_lib.random_symmetry(9, rng)
+            out.append((sym.apply(puzzle), sym.apply(solution), backtracks))
+        return out
+
+    return shown(train), shown(test), [item[3] for item in train], [item[3] for item in test]
+
+
+def _ratings_by_source(items: list[Generated], sources: list[str], rng: np.random.Generator) -> dict[str, Any]:
+    return {name: _card_ratings([it for it, s in zip(items, sources) if s == name], 2000, rng) for name in sorted(set(sources))}
+
+
+SIDES = ("train", "test")
 
 
 def _card_ratings(items: list[Generated], sample: int, rng: np.random.Generator) -> dict[str, Any]:
@@ -155,6 +236,23 @@ def _groups(pairs: list[tuple[np.ndarray, np.ndarray]], num_aug: int, rng: np.ra
 def _source(cfg: SudokuBuild) -> dict[str, Any]:
     if cfg.csv_dir:
         return {"kind": "imported", **csv_fingerprints(Path(cfg.csv_dir), ["train.csv", "test.csv"])}
+    if cfg.difficulty == "extreme":
+        on_test = sudoku_seeds.on_test_side(cfg.seed)
+        return {"kind": "generated", "difficulty": "extreme", "seed": cfg.seed,
+                "generator": (f"walks of up to {sudoku_seeds.WALK_MOVES} moves from hard seed puzzles; a move removes one clue and adds "
+                              "one whose value is the value at its cell in exactly one solution of the relaxed puzzle (unique, same "
+                              f"clue count), taken only when the median rating over {sudoku_lib.RATING_COPIES} random symmetric copies "
+                              f"stays at least {sudoku_seeds.MIN_RATING:g}; each puzzle shown under a random symmetry"),
+                "seeds": {"file": sudoku_seeds.SEED_FILE.name, "sha256": sudoku_seeds.seed_file_sha256(),
+                          "puzzles": int(on_test.size),
+                          "provenance": "the public 'hardest sudokus' database of June 2011 (forum thread 'The hardest sudokus'; "
+                                        "the same list as tdoku's puzzles6_forum_hardest_1106)",
+                          "families": int(sudoku_seeds.families().max() + 1),
+                          "family_rule": f"single linkage over seeds at most {sudoku_seeds.FAMILY_CELLS} cells apart as written",
+                          "test_seeds": int(on_test.sum()), "train_seeds": int((~on_test).sum())},
+                "random_minimal_share": cfg.random_minimal_share,
+                "leakage": "train and test walk from disjoint seed families; no train puzzle equals a test puzzle up to symmetry "
+                           "(canonical forms compared)"}
     how = "random full grids, clues removed in random order while the solution stays unique (minimal puzzles)"
     if cfg.difficulty in sudoku_lib.NINE_ONLY:
         how += (f"; kept when the median rating over {sudoku_lib.RATING_COPIES} random symmetric copies is at least "
@@ -171,7 +269,8 @@ class SudokuTask(Task):
         "sudoku-4x4": dict(task="sudoku", size=4, train=1000, test=200, num_aug=8, difficulty="any", min_clues=6),
         "sudoku-6x6": dict(task="sudoku", size=6, train=2000, test=500, num_aug=16, difficulty="any"),
         "sudoku-9x9-easy": dict(task="sudoku", size=9, train=1000, test=500, num_aug=16, difficulty="easy"),
-        "sudoku-extreme-1k": dict(task="sudoku", size=9, train=1000, test=1000, num_aug=1000, difficulty="extreme"),
+        "sudoku-extreme-1k": dict(task="sudoku", size=9, train=1000, test=1000, num_aug=1000, difficulty="extreme",
+                                  random_minimal_share=0.26),
     }
 
     def planned_examples(self, cfg: SudokuBuild) -> tuple[int, int]:  # type: ignore[override]
@@ -182,7 +281,15 @@ class SudokuTask(Task):
 
     def build(self, cfg: SudokuBuild, *, workers: int, progress: bool) -> TaskData:  # type: ignore[override]
         desc = f"sudoku {cfg.size}x{cfg.size} {cfg.difficulty}"
-        train, test, rng = train_and_test(cfg, _import_csv, _generate_chunk, workers, desc, progress)
+        sources: list[list[str]] = []
+        if cfg.difficulty == "extreme" and not cfg.csv_dir:
+            for name in ("train", "test"):
+                if getattr(cfg, name) < 1:
+                    raise DatasetError(f"{name} must be at least 1 when generating, got {getattr(cfg, name)}")
+            train, test, *sources = _extreme_splits(cfg, workers, progress)
+            rng = np.random.default_rng([cfg.seed, 10**6])  # augmentation, as train_and_test hands it on
+        else:
+            train, test, rng = train_and_test(cfg, _import_csv, _generate_chunk, workers, desc, progress)
         test_inputs = {grid_encode(p).ravel().tobytes() for p, _, _ in test}
         n = cfg.size
         train_groups = _groups([(p, s) for p, s, _ in train], cfg.num_aug, rng, test_inputs, progress)
@@ -191,6 +298,11 @@ class SudokuTask(Task):
         difficulty: dict[str, Any] = {
             "measure": "backtracks of a naked + hidden singles search (fewest candidates first) before its first solution",
             "train": _card_ratings(train, 2000, card_rng), "test": _card_ratings(test, 2000, card_rng)}
+        if sources:
+            difficulty["by_source"] = {"train": _ratings_by_source(train, sources[0], card_rng),
+                                       "test": _ratings_by_source(test, sources[1], card_rng)}
+            difficulty["sources"] = {split: {name: names.count(name) for name in sorted(set(names))}
+                                     for split, names in (("train", sources[0]), ("test", sources[1]))}
         if cfg.csv_dir:
             difficulty["csv_rating"] = {"train": difficulty_summary([r for *_, r in train]), "test": difficulty_summary([r for *_, r in test])}
         return TaskData(splits={"train": assemble(train_groups, n * n), "test": assemble(test_groups, n * n)},
