@@ -115,38 +115,55 @@ def _is_random_minimal(index: int, share: float) -> bool:
     return int((index + 1) * share) > int(index * share)
 
 
-def _extreme_chunk(args: tuple[tuple[SudokuBuild, str], int]) -> list[Any]:
-    """CHUNK puzzles of one side (train or test): walks from that side's seed families, or random minimal puzzles for
-    the asked share. Items are (canonical puzzle, solution, backtracks, source), so duplicates up to symmetry drop out."""
-    (cfg, side), chunk = args
-    rng = np.random.default_rng([cfg.seed, 7, SIDES.index(side), chunk])
+SOURCES = ("seed_walk", "random_minimal")
+
+
+def _extreme_chunk(args: tuple[tuple[SudokuBuild, str, str], int]) -> list[Any]:
+    """CHUNK puzzles of one source for one side (train or test): walks from that side's seed families, or random minimal
+    puzzles. Items are (canonical puzzle, solution, backtracks, source), so duplicates up to symmetry drop out."""
+    (cfg, side, source), chunk = args
+    rng = np.random.default_rng([cfg.seed, 7, SIDES.index(side), SOURCES.index(source), chunk])
     tables = sudoku_lib.search_tables(sudoku_lib.shape_for_size(9))
     on_test = sudoku_seeds.on_test_side(cfg.seed)
     starts = sudoku_seeds.load_seeds()[on_test if side == "test" else ~on_test]
     out = []
-    for k in range(CHUNK):
-        if _is_random_minimal(chunk * CHUNK + k, cfg.random_minimal_share):
+    for _ in range(CHUNK):
+        if source == "random_minimal":
             solution = random_full_grid(rng, tables)
-            puzzle, source = canonical_grid(minimise(solution, rng.permutation(81), tables)), "random_minimal"
+            puzzle = canonical_grid(minimise(solution, rng.permutation(81), tables))
             solution = search(puzzle, tables, limit=1)[1]
         else:
-            (puzzle, solution), source = sudoku_seeds.extreme_puzzle(starts, tables, rng), "seed_walk"
+            puzzle, solution = sudoku_seeds.extreme_puzzle(starts, tables, rng)
         out.append((puzzle.reshape(9, 9), solution.reshape(9, 9), sudoku_lib.rate(puzzle.reshape(9, 9)), source))
     return out
 
 
+def _extreme_side(cfg: SudokuBuild, side: str, count: int, left_out: set[bytes], workers: int, progress: bool) -> list[Any]:
+    """``count`` distinct puzzles of one side, exactly ``random_minimal_share`` of them (rounded down) random minimal
+    ones, spread evenly; none equal up to symmetry to one of ``left_out`` (canonical bytes) or to each other."""
+    n_random = int(count * cfg.random_minimal_share)
+    pools: dict[str, list[Any]] = {}
+    taken = set(left_out)
+    for source, n in (("seed_walk", count - n_random), ("random_minimal", n_random)):
+        items: list[Any] = []
+        extra = n // 50 + 1 if taken else 0  # a margin for the few left out, so that one draw is usually enough
+        while len(items) < n:  # generate_unique gives the same prefix for a larger count: the loop only adds
+            drawn = generate_unique(_extreme_chunk, (cfg, side, source), n + extra, workers, f"sudoku extreme ({side}, {source})",
+                                    progress)
+            items = [item for item in drawn if item[0].tobytes() not in taken][:n]
+            extra += n - len(items)
+        taken |= {item[0].tobytes() for item in items}
+        pools[source] = items
+    walks, randoms = iter(pools["seed_walk"]), iter(pools["random_minimal"])
+    return [next(randoms) if _is_random_minimal(i, cfg.random_minimal_share) else next(walks) for i in range(count)]
+
+
 def _extreme_splits(cfg: SudokuBuild, workers: int, progress: bool) -> tuple[list[Generated], list[Generated], list[str], list[str]]:
-    """(train, test, train sources, test sources): test and train from disjoint seed families; a train puzzle equal to
-    a test puzzle up to symmetry (possible only among random minimal ones) is left out. Each puzzle is shown under a
-    random symmetry (its canonical arrangement would teach one reading order)."""
-    test = generate_unique(_extreme_chunk, (cfg, "test"), cfg.test, workers, "sudoku extreme (test)", progress)
-    test_keys = {p.tobytes() for p, *_ in test}
-    train: list[Any] = []
-    extra = cfg.train // 50 + 1  # a margin for the few left out, so that one draw is usually enough
-    while len(train) < cfg.train:  # generate_unique gives the same prefix for a larger count: the loop only adds
-        drawn = generate_unique(_extreme_chunk, (cfg, "train"), cfg.train + extra, workers, "sudoku extreme (train)", progress)
-        train = [item for item in drawn if item[0].tobytes() not in test_keys][: cfg.train]
-        extra += cfg.train - len(train)
+    """(train, test, train sources, test sources): test and train walks from disjoint seed families; no train puzzle
+    equals a test puzzle up to symmetry. Each puzzle is shown under a random symmetry (its canonical arrangement would
+    teach one reading order)."""
+    test = _extreme_side(cfg, "test", cfg.test, set(), workers, progress)
+    train = _extreme_side(cfg, "train", cfg.train, {p.tobytes() for p, *_ in test}, workers, progress)
     rng = np.random.default_rng([cfg.seed, 8])
 
     def shown(items: list[Any]) -> list[Generated]:
