@@ -292,22 +292,20 @@ ORDERS3 = np.array([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1
 
 
 @njit(cache=True)
-def _try_arrangement(g, rows, cols, best, labels, start):
+def _try_arrangement(g, rows, cols, best, labels, stop):
     """Compare grid ``g`` read in the arrangement rows x cols (digits relabelled in order of first appearance)
-    with ``best`` from cell ``start`` on; overwrite ``best`` when the arrangement is smaller. Returns -1 (smaller),
-    0 (equal) or 1 (greater, stopped at the first greater cell)."""
+    with ``best`` on its first ``stop`` cells; overwrite ``best`` there when the arrangement is smaller. Returns
+    -1 (smaller), 0 (equal) or 1 (greater, stopped at the first greater cell)."""
     labels[:] = 0
     nxt = 1
     less = False
-    for k in range(81):
+    for k in range(stop):
         v = g[rows[k // 9] * 9 + cols[k % 9]]
         if v:
             if labels[v] == 0:
                 labels[v] = nxt
                 nxt += 1
             v = labels[v]
-        if k < start:
-            continue
         if less:
             best[k] = v
         elif v < best[k]:
@@ -345,24 +343,9 @@ def _canonical(grid, orders):
                                     stack = orders[s, j]
                                     for m in range(3):
                                         cols[j * 3 + m] = stack * 3 + orders[cp[j], m]
-                                # The first band alone (later rows as in the grid): greater there means greater throughout.
+                                # The first band alone, on a copy: greater there means greater throughout.
                                 prefix[:27] = best[:27]
-                                for j in range(3, 9):
-                                    rows[j] = 0
-                                labels[:] = 0
-                                nxt = 1
-                                cmp = 0
-                                for k in range(27):
-                                    v = g[rows[k // 9] * 9 + cols[k % 9]]
-                                    if v:
-                                        if labels[v] == 0:
-                                            labels[v] = nxt
-                                            nxt += 1
-                                        v = labels[v]
-                                    if v != prefix[k]:
-                                        cmp = -1 if v < prefix[k] else 1
-                                        break
-                                if cmp > 0:
+                                if _try_arrangement(g, rows, cols, prefix, labels, 27) > 0:
                                     continue
                                 for other in range(2):
                                     b1 = (b0 + 1 + other) % 3
@@ -372,7 +355,7 @@ def _canonical(grid, orders):
                                             for j in range(3):
                                                 rows[3 + j] = b1 * 3 + orders[p1, j]
                                                 rows[6 + j] = b2 * 3 + orders[p2, j]
-                                            _try_arrangement(g, rows, cols, best, labels, 0)
+                                            _try_arrangement(g, rows, cols, best, labels, 81)
     return best
 
 
