@@ -33,7 +33,7 @@ def _moves(rng: np.random.Generator, count: int) -> list[tuple[np.ndarray, np.nd
     """(seed, a move from it) for the first ``count`` seeds that allow a move (some allow none that stays hard)."""
     out = []
     for s in K.load_seeds():
-        moved = K.walk_move(s, TABLES, rng)
+        moved = K.walk_move(s, TABLES, rng, S.copies_rater(TABLES))
         if moved is not None:
             out.append((s, moved))
         if len(out) == count:

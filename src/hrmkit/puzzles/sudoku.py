@@ -14,6 +14,7 @@ bit for bit.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -422,7 +423,8 @@ def _generate_extreme(shape: SudokuShape, rng: np.random.Generator, min_clues: i
 
     if min_clues:
         raise SudokuError(EXTREME_KEEPS_CLUES)
-    puzzle, solution = extreme_puzzle(load_seeds(), search_tables(shape), rng)
+    tables = search_tables(shape)
+    puzzle, solution = extreme_puzzle(load_seeds(), tables, rng, copies_rater(tables))
     sym = random_symmetry(shape.n, rng)
     grid, solution = sym.apply(puzzle.reshape(shape.n, shape.n)), sym.apply(solution.reshape(shape.n, shape.n))
     return grid, solution, solve(grid, limit=1)
@@ -490,6 +492,11 @@ def copies_rating(puzzle: np.ndarray, tables: SearchTables, rng: np.random.Gener
 
     digit_maps, cell_perms = random_symmetries(tables.n, rng, copies)
     return median_rating(puzzle, tables, digit_maps, cell_perms)
+
+
+def copies_rater(tables: SearchTables, copies: int = RATING_COPIES) -> Callable[[np.ndarray, np.random.Generator], float]:
+    """:func:`copies_rating` as a function of (puzzle, generator), the rater the seed walks take (``sudoku_seeds``)."""
+    return lambda puzzle, rng: copies_rating(puzzle, tables, rng, copies)
 
 
 def random_symmetry(size: int, rng: np.random.Generator) -> SudokuSymmetry:

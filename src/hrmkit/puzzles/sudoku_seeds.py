@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from hrmkit.puzzles import sudoku as sudoku_lib
 from hrmkit.puzzles.sudoku_search import SearchTables, canonical_grid, search
+
+# How hard a flat puzzle is (median backtracks over random symmetric copies, drawn with the generator given):
+# handed in by the caller (``puzzles.sudoku.copies_rater``), so this module needs nothing of puzzles/sudoku.py.
+Rater = Callable[[np.ndarray, np.random.Generator], float]
 
 SEED_FILE = Path(__file__).parent / "data" / "sudoku-hardest-110626.txt"
 FAMILY_CELLS = 20  # seeds this close (cells that differ) share a family
@@ -41,7 +45,7 @@ def load_seeds() -> np.ndarray:
     for line in SEED_FILE.read_text(encoding="utf-8").splitlines():
         text = line.split(",", 1)[0].strip()
         if len(text) == 81 and not text.startswith("#"):
-            rows.append(sudoku_lib.parse(text).ravel())
+            rows.append([int(c) if c.isdigit() else 0 for c in text])  # digits, "." or "0" for a blank
     return np.array(rows, dtype=np.int8)
 
 
@@ -87,7 +91,7 @@ def on_test_side(seed: int, test_fraction: float = 0.5) -> np.ndarray:
     return np.isin(family, order[taken])
 
 
-def walk_move(puzzle: np.ndarray, tables: SearchTables, rng: np.random.Generator) -> np.ndarray | None:
+def walk_move(puzzle: np.ndarray, tables: SearchTables, rng: np.random.Generator, rate: Rater) -> np.ndarray | None:
     """One {-1+1} move from a flat unique puzzle that keeps it hard, or None when no clue allows one."""
     cells = puzzle.size
     for removed in rng.permutation(np.flatnonzero(puzzle)):
@@ -106,26 +110,26 @@ def walk_move(puzzle: np.ndarray, tables: SearchTables, rng: np.random.Generator
             moved[cell] = digit
             if count > RELAXED_SOLUTIONS and search(moved, tables, limit=2)[0] != 1:
                 continue
-            if sudoku_lib.copies_rating(moved, tables, rng, sudoku_lib.RATING_COPIES) >= MIN_RATING:
+            if rate(moved, rng) >= MIN_RATING:
                 return moved
     return None
 
 
-def walk(start: np.ndarray, tables: SearchTables, rng: np.random.Generator, moves: int = WALK_MOVES) -> np.ndarray:
+def walk(start: np.ndarray, tables: SearchTables, rng: np.random.Generator, rate: Rater, moves: int = WALK_MOVES) -> np.ndarray:
     """A flat puzzle ``moves`` moves from ``start`` (fewer where the walk finds no move)."""
     puzzle = np.ascontiguousarray(start, dtype=np.int8).ravel()
     for _ in range(moves):
-        moved = walk_move(puzzle, tables, rng)
+        moved = walk_move(puzzle, tables, rng, rate)
         if moved is None:
             break
         puzzle = moved
     return puzzle
 
 
-def extreme_puzzle(starts: np.ndarray, tables: SearchTables, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def extreme_puzzle(starts: np.ndarray, tables: SearchTables, rng: np.random.Generator, rate: Rater) -> tuple[np.ndarray, np.ndarray]:
     """(puzzle, solution) as flat grids in canonical arrangement: a walk from a random one of ``starts`` [k, 81].
     The canonical arrangement makes equal-up-to-symmetry puzzles equal bytes; callers draw the symmetry shown."""
-    puzzle = canonical_grid(walk(starts[rng.integers(len(starts))], tables, rng))
+    puzzle = canonical_grid(walk(starts[rng.integers(len(starts))], tables, rng, rate))
     count, solution, *_ = search(puzzle, tables, limit=2)
     assert count == 1, "a walk keeps the solution unique"
     return puzzle, solution

@@ -133,7 +133,7 @@ def _extreme_chunk(args: tuple[tuple[SudokuBuild, str, str], int]) -> list[Any]:
             puzzle = canonical_grid(minimise(solution, rng.permutation(81), tables))
             solution = search(puzzle, tables, limit=1)[1]
         else:
-            puzzle, solution = sudoku_seeds.extreme_puzzle(starts, tables, rng)
+            puzzle, solution = sudoku_seeds.extreme_puzzle(starts, tables, rng, sudoku_lib.copies_rater(tables))
         out.append((puzzle.reshape(9, 9), solution.reshape(9, 9), sudoku_lib.rate(puzzle.reshape(9, 9)), source))
     return out
 
