@@ -148,7 +148,8 @@ def _cmd_eval(args: argparse.Namespace) -> None:
 
     try:
         report = evaluate_checkpoint(args.checkpoint, args.dataset, split=args.split, segments=args.segments, max_examples=args.max_examples,
-                                     batch_size=args.batch_size, device_name=args.device, out=args.out, progress=not args.quiet)
+                                     batch_size=args.batch_size, device_name=args.device, out=args.out, progress=not args.quiet,
+                                     save_predictions=args.save_predictions)
     except ReportNotWritten as e:  # a finished evaluation is shown even when its report cannot be saved
         print(format_report(e.report))
         raise HrmError(f"{e} (the results are above; give --out FILE to save the report elsewhere)") from None
@@ -225,6 +226,18 @@ def _cmd_solve(args: argparse.Namespace) -> None:
         print(f"trace picture: {write_trace_picture(trace, meta, args.trace_out)}")
 
 
+def _cmd_import(args: argparse.Namespace) -> None:
+    from hrmkit.checkpoint import read_config
+    from hrmkit.interop.reference_checkpoint import import_checkpoint
+
+    path = import_checkpoint(args.checkpoint, args.dataset, args.out, config=args.config, forward_dtype=args.forward_dtype)
+    cfg, meta = read_config(path)
+    print(f"imported {args.checkpoint} -> {path}: {cfg.arch.name} for {meta.task} ({args.dataset}), forward_dtype {cfg.arch.forward_dtype}")
+    if cfg.arch.forward_dtype == "bfloat16":
+        print("note: the run trained in bfloat16 (the reference default); on a CPU without bf16 matrix units that is slow and "
+              "`--forward-dtype auto` (float32 there) or `float32` runs it faster, with predictions that can differ in a few cells")
+
+
 def _cmd_serve(args: argparse.Namespace) -> None:
     from hrmkit.serve import serve
 
@@ -299,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=int, default=256)
     e.add_argument("--device", default="auto")
     e.add_argument("--out", help="JSON report path (default: inside the checkpoint folder)")
+    e.add_argument("--save-predictions", metavar="FILE.safetensors", help="also write every row's inputs, labels, puzzle ids, "
+                                                                           "predictions and Q logits (as the reference's eval_save_outputs)")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=_cmd_eval, parser=e)
 
@@ -318,6 +333,14 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--trace-out", metavar="FILE", help="also draw the grid after each segment to FILE.png (panels) or FILE.gif (frames); "
                                                         "ARC: the task's grids in ARC's colours to FILE.png")
     v.set_defaults(func=_cmd_solve, late=("puzzle",), parser=v)
+
+    im = sub.add_parser("import", help="a checkpoint of the reference code (HRM, TRM) -> an hrmkit run folder")
+    im.add_argument("checkpoint", help="the reference's state-dict file (step_N or checkpoint), all_config.yaml beside it")
+    im.add_argument("--dataset", required=True, help="the hrmkit dataset the model runs on (e.g. made by `hrm data import`)")
+    im.add_argument("--out", required=True, help="the run folder to write")
+    im.add_argument("--config", help="the reference's all_config.yaml (default: beside the checkpoint)")
+    im.add_argument("--forward-dtype", choices=["auto", "float32", "bfloat16"], help="override the config's forward_dtype")
+    im.set_defaults(func=_cmd_import, parser=im)
 
     sv = sub.add_parser("serve", help="a local web page: give the model a puzzle and watch each ACT segment")
     sv.add_argument("checkpoint", help="a checkpoint folder or a run folder")

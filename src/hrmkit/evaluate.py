@@ -34,6 +34,7 @@ class EvalResult:
     exact_by_step: list[float]
     predictions: np.ndarray | None = None  # [N, seq_len] argmax tokens of the final segment
     q_halt_logits: np.ndarray | None = None
+    q_continue_logits: np.ndarray | None = None
     extras: dict[str, object] = field(default_factory=dict)
     evaluator: StreamEvaluator | None = None  # the task's streaming evaluator, merged (on rank 0 only)
 
@@ -66,7 +67,7 @@ def evaluate(model: ACTModel, split: SplitArrays, meta: DatasetMetadata, batch_s
     dtype = accumulation_dtype(device)
     exact_by_step = torch.zeros(n_steps, dtype=dtype, device=device)
     rows = torch.zeros((), dtype=dtype, device=device)
-    preds, q_halts = [], []
+    preds, q_halts, q_continues = [], [], []
     total = split.num_examples if max_examples is None else min(max_examples, split.num_examples)
     batch_size = min(batch_size, -(-max(total, 1) // world_size) * world_size)  # no rows of padding beyond the split
     batches = eval_batches(split, batch_size, rank, world_size, meta.pad_id, meta.ignore_label_id, max_examples)
@@ -90,6 +91,7 @@ def evaluate(model: ACTModel, split: SplitArrays, meta: DatasetMetadata, batch_s
             if keep_predictions:
                 preds.append(tokens)
                 q_halts.append(q_halt)
+                q_continues.append(out["q_continue_logits"].float().cpu().numpy()[real])
     keys = sorted(sums)
     packed = torch.cat([torch.stack([sums[k] for k in keys]) if keys else exact_by_step[:0], rows[None], exact_by_step])
     distributed = dist.is_available() and dist.is_initialized() and world_size > 1
@@ -104,6 +106,7 @@ def evaluate(model: ACTModel, split: SplitArrays, meta: DatasetMetadata, batch_s
         exact_by_step=[v / count for v in values[len(keys) + 1:]],
         predictions=np.concatenate(preds) if preds else None,
         q_halt_logits=np.concatenate(q_halts) if q_halts else None,
+        q_continue_logits=np.concatenate(q_continues) if q_continues else None,
     )
     if evaluator is not None:
         if distributed:  # every process voted on its own slice: rank 0 merges the stores, then scores
@@ -124,12 +127,13 @@ def evaluate(model: ACTModel, split: SplitArrays, meta: DatasetMetadata, batch_s
 def evaluate_checkpoint(checkpoint_path: str | os.PathLike, dataset_path: str | os.PathLike, *, split: str = "test",
                         segments: int | Sequence[int] | None = None, max_examples: int | None = None, batch_size: int = 256,
                         device_name: str = "auto", out: str | os.PathLike | None = None, progress: bool = False,
-                        steps: int | Sequence[int] | None = None) -> dict[str, Any]:
+                        steps: int | Sequence[int] | None = None, save_predictions: str | os.PathLike | None = None) -> dict[str, Any]:
     """Evaluate a checkpoint (or a run's newest) on a dataset split; writes and returns a JSON report.
 
     ``segments`` as a list of ACT segment counts also measures exact accuracy after each of them (one run of the
     largest: evaluation never halts early, so the first s segments of a longer run are an s-segment run)
-    and draws that curve to a PNG beside the report. ``steps`` is the old name of ``segments``."""
+    and draws that curve to a PNG beside the report. ``save_predictions``: a .safetensors file of every evaluated row
+    (see :func:`write_predictions`). ``steps`` is the old name of ``segments``."""
     from hrmkit import checkpoint
     from hrmkit.data.format import load_dataset
     from hrmkit.runtime import select_device
@@ -140,8 +144,9 @@ def evaluate_checkpoint(checkpoint_path: str | os.PathLike, dataset_path: str | 
         raise HrmError("segments: give at least one number of ACT segments")
     for name, value in [("segments", s) for s in counts] + [("batch_size", batch_size), ("max_examples", max_examples)]:
         check_at_least(name, value, 1)  # before loading anything
-    if out is not None:  # a path the user gave that cannot be written is refused before the evaluation, not after it
-        check_writable(out, file=True)
+    for path in (out, save_predictions):  # a path the user gave that cannot be written is refused before the evaluation
+        if path is not None:
+            check_writable(path, file=True)
     device = select_device(device_name)
     ckpt = checkpoint.resolve(checkpoint_path)
     model, meta = checkpoint.from_pretrained(ckpt, device)
@@ -151,7 +156,7 @@ def evaluate_checkpoint(checkpoint_path: str | os.PathLike, dataset_path: str | 
     run_segments = max(curve) if curve else counts[0]
     trained = model.halt_max_steps
     result = evaluate(model, ds[split], ds.metadata, batch_size, device, segments=run_segments, max_examples=max_examples,
-                      identifiers=ds.identifiers, dataset_path=ds.path, progress=progress)
+                      identifiers=ds.identifiers, dataset_path=ds.path, progress=progress, keep_predictions=save_predictions is not None)
     # The "steps" metric (mean ACT segments per example) is the segment count itself here: evaluation never halts early.
     metrics = {k: v for k, v in result.metrics.items() if k != "steps"}
     report = {"checkpoint": str(ckpt), "dataset": str(ds.path), "split": split, "segments": run_segments or trained,
@@ -160,6 +165,8 @@ def evaluate_checkpoint(checkpoint_path: str | os.PathLike, dataset_path: str | 
     if result.evaluator is not None:
         report.update(result.evaluator.report())
         report["summary"] = result.evaluator.summary()
+    if save_predictions is not None:
+        report["predictions_path"] = str(write_predictions(save_predictions, result, ds[split], ds.metadata))
     if curve:
         report["halt_max_steps"] = trained
         report["exact_by_segments"] = {str(s): result.exact_by_step[s - 1] for s in curve}
@@ -169,6 +176,28 @@ def evaluate_checkpoint(checkpoint_path: str | os.PathLike, dataset_path: str | 
     except WriteError as e:
         raise ReportNotWritten(e, report) from None
     return report
+
+
+def write_predictions(path: str | os.PathLike, result: EvalResult, split: SplitArrays, meta: DatasetMetadata) -> Path:
+    """Every evaluated row in the split's order, as the reference's ``eval_save_outputs`` gives them: ``inputs``,
+    ``labels`` (unlabelled cells -100), ``puzzle_identifiers``, ``preds`` (argmax of the final logits), all int32, and
+    ``q_halt_logits``, ``q_continue_logits`` (float32) of the final segment."""
+    from safetensors.numpy import save
+
+    from hrmkit.atomic import atomic_file
+    from hrmkit.data.loader import example_labels
+
+    assert result.predictions is not None and result.q_halt_logits is not None and result.q_continue_logits is not None
+    n = len(result.predictions)
+    example_puzzle = np.searchsorted(np.asarray(split.puzzle_indices), np.arange(n), side="right") - 1
+    tensors = {"inputs": np.asarray(split.inputs[:n], dtype=np.int32),
+               "labels": example_labels(np.asarray(split.labels[:n]), meta.ignore_label_id),
+               "puzzle_identifiers": np.asarray(split.puzzle_identifiers, dtype=np.int32)[example_puzzle],
+               "preds": result.predictions.astype(np.int32), "q_halt_logits": result.q_halt_logits.astype(np.float32),
+               "q_continue_logits": result.q_continue_logits.astype(np.float32)}
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(save(tensors))
+    return Path(path)
 
 
 class ReportNotWritten(WriteError):

@@ -25,7 +25,8 @@ from hrmkit.models.losses import IGNORE_LABEL_ID
 Batch = dict[str, np.ndarray]
 
 
-def _labels(labels: np.ndarray, ignore_label_id: int | None) -> np.ndarray:
+def example_labels(labels: np.ndarray, ignore_label_id: int | None) -> np.ndarray:
+    """Labels as the model is scored on them: int32, the dataset's ignore id as IGNORE_LABEL_ID (-100)."""
     out = labels.astype(np.int32)
     if ignore_label_id is not None:
         out[labels == ignore_label_id] = IGNORE_LABEL_ID
@@ -106,7 +107,7 @@ class TrainSampler:
         example_to_puzzle = np.searchsorted(self.puzzle_indices, idx, side="right") - 1
         return {
             "inputs": np.asarray(self.split.inputs[idx], dtype=np.int32),
-            "labels": _labels(np.asarray(self.split.labels[idx]), self.ignore_label_id),
+            "labels": example_labels(np.asarray(self.split.labels[idx]), self.ignore_label_id),
             "puzzle_identifiers": np.asarray(self.split.puzzle_identifiers[example_to_puzzle], dtype=np.int32),
         }
 
@@ -123,7 +124,7 @@ def eval_batches(split: SplitArrays, global_batch_size: int, rank: int = 0, worl
         idx = np.arange(lo, hi)
         n_pad = local - len(idx)
         inputs = np.asarray(split.inputs[lo:hi], dtype=np.int32)
-        labels = _labels(np.asarray(split.labels[lo:hi]), ignore_label_id)
+        labels = example_labels(np.asarray(split.labels[lo:hi]), ignore_label_id)
         ids = np.asarray(split.puzzle_identifiers[example_to_puzzle[lo:hi]], dtype=np.int32)
         if n_pad:
             seq_len = split.inputs.shape[1]

@@ -1,0 +1,1 @@
+"""The reference code's files (sapientinc/HRM, SamsungSAILMontreal/TinyRecursiveModels): datasets and checkpoints."""

@@ -1,0 +1,77 @@
+"""Checkpoints of the reference code (files in shared/interop, written by the reference itself) -> hrmkit run folders."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from hrmkit.cli import main
+from hrmkit.interop import reference_checkpoint as rc
+
+INTEROP = Path(__file__).resolve().parents[1].parent / "shared" / "interop"
+CHECKPOINTS = INTEROP / "checkpoints"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def interop_files() -> None:
+    if not CHECKPOINTS.is_dir():
+        pytest.fail(f"reference interop fixtures not found at {INTEROP} (shared/ beside the repository): they are what proves "
+                    "import fidelity, so the test fails rather than skips")
+
+
+def test_the_reference_configs_become_hrmkit_configs():
+    hrm = rc.train_config(rc.read_reference_config(CHECKPOINTS / "hrm" / "all_config.yaml"), "data/x")
+    assert (hrm.arch.name, hrm.arch.hidden_size, hrm.arch.num_heads, hrm.arch.H_layers, hrm.arch.L_layers) == ("hrm", 32, 2, 1, 1)
+    assert (hrm.arch.H_cycles, hrm.arch.L_cycles, hrm.arch.halt_max_steps, hrm.arch.loss_type) == (2, 2, 4, "stablemax")
+    assert (hrm.global_batch_size, hrm.lr, hrm.puzzle_emb_weight_decay, hrm.ema) == (8, 1e-4, 1.0, False)
+    mlp = rc.train_config(rc.read_reference_config(CHECKPOINTS / "trm_mlp" / "all_config.yaml"), "data/x", forward_dtype="float32")
+    assert (mlp.arch.name, mlp.arch.mlp_t, mlp.arch.puzzle_emb_len, mlp.arch.no_ACT_continue, mlp.ema) == ("trm", True, 16, True, True)
+    assert (mlp.arch.H_cycles, mlp.arch.L_cycles, mlp.arch.L_layers, mlp.arch.forward_dtype) == (2, 2, 2, "float32")
+
+
+def test_reference_names_and_prefixes_map_onto_hrmkit_names():
+    state = rc.read_state_dict(CHECKPOINTS / "trm_att" / "step_100")
+    assert all(not k.startswith(("_orig_mod.", "model.")) for k in state)  # the compiled loss head's prefixes are gone
+    names = {rc.map_name("trm", k) for k in state}
+    assert "core.net.layers.0.attn.qkv_proj.weight" in names and "core.embed_tokens.weight" in names
+
+
+def test_a_pickle_that_would_run_code_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    bad = tmp_path / "step_1"
+    torch.save({"model.inner.H_init": Payload()}, bad)
+    (tmp_path / "all_config.yaml").write_text((CHECKPOINTS / "hrm" / "all_config.yaml").read_text())
+    done = subprocess.run([sys.executable, "-m", "hrmkit.cli", "import", str(bad), "--dataset", str(tmp_path), "--out", str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and not marker.exists(), done.stderr
+    err = done.stderr.strip()
+    assert err.startswith(f"error: {bad}: refused: the file holds more than tensors, and loading it could run code") and "\n" not in err
+
+
+def test_configs_and_checkpoints_that_do_not_fit_are_refused_in_one_line(tmp_path, capsys):
+    config = yaml.safe_load((CHECKPOINTS / "hrm" / "all_config.yaml").read_text())
+    config["arch"]["name"] = "hrm.other@SomethingElse_ACTV9"
+    with pytest.raises(rc.ReferenceImportError, match="unknown reference architecture 'SomethingElse_ACTV9'; hrmkit imports"):
+        rc.train_config(config, "data/x")
+    config = yaml.safe_load((CHECKPOINTS / "hrm" / "all_config.yaml").read_text())
+    config["arch"]["hidden_size"] = 30  # not divisible into 4 heads of an even size
+    config["arch"]["num_heads"] = 4
+    with pytest.raises(rc.ReferenceImportError, match="^all_config.yaml: "):
+        rc.train_config(config, "data/x")
+    not_a_checkpoint = tmp_path / "step_3"
+    not_a_checkpoint.write_text("hello")
+    with pytest.raises(rc.ReferenceImportError, match="not a PyTorch checkpoint"):
+        rc.read_state_dict(not_a_checkpoint)
+    assert main(["import", str(tmp_path / "nowhere"), "--dataset", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
+    assert "error:" in capsys.readouterr().err
