@@ -25,6 +25,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from hrmkit.interop.reference_checkpoint import map_name  # the reference's names -> hrmkit's, as `hrm import` maps them
 from hrmkit.models import ACTCarry, HRMConfig, TRMConfig, build_model
 from hrmkit.models.losses import act_loss
 
@@ -35,14 +36,6 @@ GOLDEN_NAMES = ["hrm_small", "trm_small_mlp", "trm_small_attn"]
 # halted/steps/metric value is still reproduced exactly (and those are compared exactly).
 REL_TOL = 1e-4
 
-# Reference parameter/buffer names -> hrmkit's (applied in order).
-NAME_MAPS: dict[str, list[tuple[str, str]]] = {
-    "hrm": [(r"^inner\.", "core."), (r"\.self_attn\.", ".attn."), (r"embedding_weight$", "weight")],
-    # TRM's one network is ``L_level`` in the reference and ``net`` here (both the z and the y update use it).
-    "trm": [(r"^inner\.L_level\.", "core.net."), (r"^inner\.", "core."), (r"\.self_attn\.", ".attn."), (r"embedding_weight$", "weight")],
-}
-
-
 def golden_dir() -> Path:
     default = Path(__file__).resolve().parents[1].parent / "shared" / "golden"
     if default.is_dir():
@@ -52,12 +45,6 @@ def golden_dir() -> Path:
         return Path(env)
     pytest.fail(f"golden reference data not found: expected {default} (shared/ beside the repository) or a folder in $HRMKIT_GOLDEN "
                 f"(now {env!r}); these numbers are what proves HRM/TRM fidelity, so the test fails rather than skips")
-
-
-def map_name(arch: str, name: str) -> str:
-    for pattern, repl in NAME_MAPS[arch]:
-        name = re.sub(pattern, repl, name)
-    return name
 
 
 class Comparison:
