@@ -56,6 +56,18 @@ def _cmd_data_build(args: argparse.Namespace) -> None:
         print(f"  {name}: {info.total_groups} groups, {info.total_puzzles} puzzles, {info.total_examples} examples")
 
 
+def _cmd_data_import(args: argparse.Namespace) -> None:
+    from hrmkit.interop.reference_data import import_reference_dataset
+
+    ds = import_reference_dataset(args.dir, args.out, task=args.task, force=args.force)
+    meta = ds.metadata
+    print(f"wrote {args.out}: task {meta.task}, seq_len {meta.seq_len}, vocab {meta.vocab_size}, from {meta.build['source']['format']}")
+    for name, info in meta.splits.items():
+        print(f"  {name}: {info.total_groups} groups, {info.total_puzzles} puzzles, {info.total_examples} examples")
+    if meta.task == "arc":
+        print(f"  arc_tasks.json: {meta.build.get('arc_tasks.json')}")
+
+
 def _cmd_data_show(args: argparse.Namespace) -> None:
     from hrmkit.data.format import load_dataset
     from hrmkit.data.show import describe, examples
@@ -281,6 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_build_flags(b, task_settings)
     b.set_defaults(func=_cmd_data_build, rest="settings", parser=b, build_flags=task_settings,
                    own_ranges=_check_build_ranges)
+    i = dsub.add_parser("import", help="convert a dataset folder written by the HRM or TRM reference builders")
+    i.add_argument("dir", help="the reference folder ({train,test}/dataset.json, all__*.npy, identifiers.json)")
+    i.add_argument("--out", required=True, help="output dataset folder")
+    i.add_argument("--task", help="the task, where seq_len and vocab do not say it (sudoku, maze, arc)")
+    i.add_argument("--force", action="store_true", help="replace an existing output folder")
+    i.set_defaults(func=_cmd_data_import, parser=i)
     s = dsub.add_parser("show", help="print metadata and examples as grids")
     s.add_argument("dir")
     s.add_argument("--split", default="test")

@@ -1,1 +1,1 @@
-"""The reference code's files (sapientinc/HRM, SamsungSAILMontreal/TinyRecursiveModels): datasets and checkpoints."""
+"""The reference code's files (sapientinc/HRM, SamsungSAILMontreal/TinyRecursiveModels): importing their datasets and checkpoints."""
