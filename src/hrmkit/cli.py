@@ -64,8 +64,8 @@ def _cmd_data_import(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}: task {meta.task}, seq_len {meta.seq_len}, vocab {meta.vocab_size}, from {meta.build['source']['format']}")
     for name, info in meta.splits.items():
         print(f"  {name}: {info.total_groups} groups, {info.total_puzzles} puzzles, {info.total_examples} examples")
-    if meta.task == "arc":
-        print(f"  arc_tasks.json: {meta.build.get('arc_tasks.json')}")
+    for note in meta.build.get("import_notes", []):
+        print(f"  {note}")
 
 
 def _cmd_data_show(args: argparse.Namespace) -> None:

@@ -9,10 +9,8 @@ tasks (``arc_tasks.json``), rebuilt from the test split's un-augmented puzzles a
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,19 +20,12 @@ import numpy as np
 
 from hrmkit import jsonio
 from hrmkit.data.format import ARRAY_NAMES, Dataset, DatasetError, SplitArrays, new_metadata, stream_dataset
-from hrmkit.tasks import maze, sudoku
-from hrmkit.tasks.arc import grids
-from hrmkit.tasks.arc.layout import TASKS_FILE
+from hrmkit.tasks import Task, get_task, task_names
 
 SPLITS = ("train", "test")
 REQUIRED_KEYS = ("pad_id", "ignore_label_id", "blank_identifier_id", "vocab_size", "seq_len", "num_puzzle_identifiers",
                  "total_groups", "mean_puzzle_examples", "sets")
 SHARED_KEYS = ("pad_id", "ignore_label_id", "blank_identifier_id", "vocab_size", "seq_len", "num_puzzle_identifiers")
-# (seq_len, vocab_size) of the reference builders' three tasks
-KNOWN_SHAPES = {(81, 11): "sudoku", (900, 12): "arc", (900, 6): "maze"}
-HRM_VARIANT = re.compile(r"^(?P<task>.+)_t(?P<tid>[0-7])_(?P<perm>0[1-9]{9})$")
-
-
 @dataclass
 class ReferenceDataset:
     folder: Path
@@ -138,94 +129,21 @@ def read_reference_dataset(src: str | os.PathLike) -> ReferenceDataset:
 # --------------------------------------------------------------------------- what hrmkit needs beside the arrays
 
 
-def infer_task(seq_len: int, vocab_size: int, task: str | None = None) -> tuple[str, list[str], tuple[int, int]]:
-    """(task, display tokens, grid shape) of a reference dataset; ``task`` names it where the shape does not."""
-    name = task or KNOWN_SHAPES.get((seq_len, vocab_size))
-    if name is None:
-        raise DatasetError(f"seq_len {seq_len} with vocab {vocab_size} is none of the reference's Sudoku, maze or ARC datasets; "
-                           f"name the task with --task ({', '.join(sorted(set(KNOWN_SHAPES.values())))})")
-    side = math.isqrt(seq_len)
-    if side * side != seq_len:
-        raise DatasetError(f"seq_len {seq_len} is not a square grid, which task {name!r} needs")
-    expected = {"sudoku": side + 2, "maze": len(maze.VOCAB), "arc": len(grids.VOCAB)}
-    if name not in expected:
-        raise DatasetError(f"--task {name!r}: reference datasets are read for sudoku, maze or arc")
-    if vocab_size != expected[name]:
-        raise DatasetError(f"--task {name}: a {side}x{side} {name} dataset has vocab {expected[name]}, this one {vocab_size}")
-    tokens = {"sudoku": lambda: sudoku.vocab(side), "maze": lambda: list(maze.VOCAB), "arc": lambda: list(grids.VOCAB)}[name]()
-    return name, tokens, (side, side)
-
-
-def hrmkit_names(names: list[str]) -> list[str]:
-    """HRM's ARC variant names ``<task>_t<k>_<perm>`` in hrmkit's (and TRM's) spelling ``<task>|||t<k>|||<perm>``, which
-    hrmkit's evaluator parses to undo the augmentation; other names (the blank, originals, TRM's) are kept."""
-    return [n if grids.SEPARATOR in n or (m := HRM_VARIANT.match(n)) is None
-            else grids.SEPARATOR.join([m["task"], f"t{m['tid']}", m["perm"]]) for n in names]
-
-
-def decode_placed_grid(tokens: np.ndarray, canvas: int) -> np.ndarray | None:
-    """The grid a reference row holds wherever it was translated to (its colour cells' bounding box, which must be
-    all colour), or None when the row holds no grid (an unknown output)."""
-    t = np.asarray(tokens).reshape(canvas, canvas).astype(np.int16)
-    colour = (t >= grids.COLOUR0) & (t < grids.COLOUR0 + grids.NUM_COLOURS)
-    if not colour.any():
-        return None
-    rows, cols = np.flatnonzero(colour.any(1)), np.flatnonzero(colour.any(0))
-    box = colour[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    if not box.all():
-        raise DatasetError("an ARC row's colour cells are not one rectangle")
-    return (t[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] - grids.COLOUR0).astype(np.uint8)
-
-
-def _puzzle_rows(split: SplitArrays, puzzle: int) -> range:
-    return range(int(split.puzzle_indices[puzzle]), int(split.puzzle_indices[puzzle + 1]))
-
-
-def _pairs(split: SplitArrays, puzzle: int, canvas: int) -> list[grids.ArcPair]:
-    out = []
-    for row in _puzzle_rows(split, puzzle):
-        inp = decode_placed_grid(split.inputs[row], canvas)
-        if inp is None:
-            raise DatasetError(f"puzzle #{puzzle}: an example with an empty input")
-        out.append(grids.ArcPair(inp, decode_placed_grid(split.labels[row], canvas)))
-    return out
-
-
-def _same(a: list[grids.ArcPair], b: list[grids.ArcPair]) -> bool:
-    def key(g: np.ndarray | None) -> bytes:
-        return b"" if g is None else grids.grid_key(g)
-    return len(a) == len(b) and all(key(x.input) == key(y.input) and key(x.output) == key(y.output) for x, y in zip(a, b))
-
-
-def held_out_tasks(ref: ReferenceDataset, names: list[str], canvas: int) -> tuple[dict[str, grids.ArcTask], str]:
-    """The original held-out tasks (test pairs from the test split's un-augmented puzzle, demonstrations from the train
-    split's puzzle of the same identifier) and the protocol; a DatasetError when they cannot be rebuilt exactly, i.e.
-    when a variant, inverse-augmented, does not give the original back."""
-    train, test = ref.splits["train"], ref.splits["test"]
-    train_puzzle = {int(i): p for p, i in enumerate(np.asarray(train.puzzle_identifiers))}
-    tasks: dict[str, grids.ArcTask] = {}
-    trained = []
-    for g in range(test.num_groups):
-        puzzles = range(int(test.group_indices[g]), int(test.group_indices[g + 1]))
-        parsed = {p: grids.parse_name(names[int(test.puzzle_identifiers[p])]) for p in puzzles}
-        originals = [p for p, (_, aug) in parsed.items() if aug.is_identity]
-        task_ids = {tid for tid, _ in parsed.values()}
-        if len(originals) != 1 or len(task_ids) != 1:
-            raise DatasetError(f"test group #{g} does not hold one original puzzle of one task")
-        (task_id,) = task_ids
-        test_pairs = [grids.ArcPair(grids.crop(test.inputs[r], canvas), decode_placed_grid(test.labels[r], canvas))
-                      for r in _puzzle_rows(test, originals[0])]
-        ident = int(test.puzzle_identifiers[originals[0]])
-        demos = _pairs(train, train_puzzle[ident], canvas) if ident in train_puzzle else []
-        trained.append(ident in train_puzzle)
-        if not demos:
-            raise DatasetError(f"held-out task {task_id}: no demonstration pairs in the train split")
-        for p, (_, aug) in parsed.items():
-            variant = [grids.ArcPair(aug.invert(x.input), None if x.output is None else aug.invert(x.output)) for x in _pairs(test, p, canvas)]
-            if not _same(variant, test_pairs):
-                raise DatasetError(f"test variant {names[int(test.puzzle_identifiers[p])]!r} does not invert to its original")
-        tasks[task_id] = grids.ArcTask(task_id, demos, test_pairs, "evaluation")
-    return dict(sorted(tasks.items())), "paper" if all(trained) else "strict"
+def infer_task(seq_len: int, vocab_size: int, task: str | None = None) -> tuple[Task, list[str], tuple[int, int]]:
+    """(task, display tokens, grid shape) of a reference dataset: the one registered task whose reference layout fits
+    (``Task.reference_tokens``), or ``task`` where the shape does not say."""
+    if task is not None:
+        found = get_task(task).reference_tokens(seq_len, vocab_size)
+        if found is None:
+            raise DatasetError(f"--task {task}: a reference dataset of seq_len {seq_len} and vocab {vocab_size} is not one of {task}'s")
+        return get_task(task), *found
+    fits = [(t, found) for t in (get_task(n) for n in task_names()) if (found := t.reference_tokens(seq_len, vocab_size)) is not None]
+    if len(fits) != 1:
+        which = "none" if not fits else "more than one (" + ", ".join(t.name for t, _ in fits) + ")"
+        raise DatasetError(f"seq_len {seq_len} with vocab {vocab_size} fits {which} of the tasks' reference layouts; "
+                           f"name the task with --task ({', '.join(task_names())})")
+    (t, (tokens, grid_shape)), = fits
+    return t, tokens, grid_shape
 
 
 # --------------------------------------------------------------------------- the import
@@ -250,22 +168,14 @@ def import_reference_dataset(src: str | os.PathLike, out: str | os.PathLike, tas
 
     started = time.perf_counter()
     ref = read_reference_dataset(src)
-    name, tokens, grid_shape = infer_task(ref.info["seq_len"], ref.info["vocab_size"], task)
-    names = hrmkit_names(ref.identifiers) if name == "arc" else list(ref.identifiers)
+    found, tokens, grid_shape = infer_task(ref.info["seq_len"], ref.info["vocab_size"], task)
+    adopted = found.adopt_reference(list(ref.identifiers), ref.splits, grid_shape, str(ref.folder.resolve()))
+    names = adopted.identifiers
     source = {"kind": "imported", "format": f"reference ({ref.flavour})", "folder": str(ref.folder.resolve()),
               **file_fingerprints(ref.folder, ref.files)}
     card: dict[str, Any] = {"source": source, "reference_dataset": ref.split_infos, "task_rule": (
-        f"given as --task {task}" if task else f"inferred from seq_len {ref.info['seq_len']} and vocab {ref.info['vocab_size']}")}
-    held_out: dict[str, grids.ArcTask] = {}
-    if name == "arc":
-        card["names"] = "HRM's <task>_t<k>_<perm> variant names written as <task>|||t<k>|||<perm> (same ids, same variants)"
-        try:
-            held_out, protocol = held_out_tasks(ref, names, grid_shape[0])
-            card[TASKS_FILE] = (f"rebuilt: {len(held_out)} held-out tasks from the test split's original puzzles, their "
-                                "demonstrations from the train split; every test variant checked to invert to its original")
-            card["protocol"] = protocol
-        except (DatasetError, KeyError) as e:
-            card[TASKS_FILE] = f"not written ({e}); ARC scoring (hrm eval) needs it"
+        f"given as --task {task}" if task else f"inferred from seq_len {ref.info['seq_len']} and vocab {ref.info['vocab_size']}"),
+        **adopted.card, "import_notes": adopted.notes}
     with stream_dataset(out, overwrite=force) as writer:
         for split_name, split in ref.splits.items():
             w = writer.split(split_name, split.num_examples, ref.info["seq_len"], ref.info["vocab_size"])
@@ -274,12 +184,10 @@ def import_reference_dataset(src: str | os.PathLike, out: str | os.PathLike, tas
                 r0, r1 = int(split.puzzle_indices[p0]), int(split.puzzle_indices[p1])
                 w.add_group(np.asarray(split.puzzle_identifiers[p0:p1]), np.diff(np.asarray(split.puzzle_indices[p0:p1 + 1])),
                             np.asarray(split.inputs[r0:r1]), np.asarray(split.labels[r0:r1]))
-        if held_out:
-            writer.write_text(TASKS_FILE, json.dumps({
-                "protocol": card["protocol"], "source": f"rebuilt from the reference dataset {ref.folder.resolve()}",
-                "canvas": grid_shape[0], "tasks": {tid: t.to_json() for tid, t in held_out.items()}}))
+        for file_name, text in adopted.files.items():
+            writer.write_text(file_name, text)
         card.update(build_seconds=round(time.perf_counter() - started, 2), hrmkit_version=hrmkit.__version__)
-        meta = new_metadata(name, tokens, grid_shape, len(names), ref.info["pad_id"], ref.info["ignore_label_id"], card)
+        meta = new_metadata(found.name, tokens, grid_shape, len(names), ref.info["pad_id"], ref.info["ignore_label_id"], card)
         writer.finish(meta, names)
     assert writer.result is not None
     return writer.result

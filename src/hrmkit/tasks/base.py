@@ -50,6 +50,16 @@ class TaskData:
     ignore_label_id: int | None = 0
 
 
+@dataclass
+class ReferenceAdoption:
+    """What a task adds when `hrm data import` converts a dataset written by the reference code's builders."""
+
+    identifiers: list[str]  # the puzzle identifier names, in this task's spelling (same ids, same order)
+    files: dict[str, str] = field(default_factory=dict)  # file name -> text, written beside the data
+    card: dict[str, Any] = field(default_factory=dict)  # entries of the data card
+    notes: list[str] = field(default_factory=list)  # lines the command prints
+
+
 class StreamEvaluator:
     """Metrics that need every prediction (ARC votes over augmentations), computed as the predictions stream past.
 
@@ -239,6 +249,18 @@ class Task:
         """A fresh streaming evaluator for one evaluation of ``split`` (of the dataset at ``dataset_path``), or None
         when the generic metrics are all this task has. Called once per evaluation, so no state carries over."""
         return None
+
+    # ---- datasets written by the reference code (hrm data import)
+
+    def reference_tokens(self, seq_len: int, vocab_size: int) -> tuple[list[str], tuple[int, int]] | None:
+        """(display tokens, grid shape) of a dataset of ``seq_len`` and ``vocab_size`` written by the reference builders
+        for this task, or None when such a dataset cannot be this task's."""
+        return None
+
+    def adopt_reference(self, identifiers: list[str], splits: dict[str, SplitArrays], grid_shape: tuple[int, int],
+                        folder: str) -> ReferenceAdoption:
+        """What an import of the reference dataset at ``folder`` needs beyond its rows; by default the names as they are."""
+        return ReferenceAdoption(list(identifiers))
 
     # ---- whole-task files
 

@@ -238,4 +238,10 @@ class MazeTask(Task):
         return MazeEvaluator(split, meta.grid_shape[0])
 
 
+    def reference_tokens(self, seq_len: int, vocab_size: int) -> tuple[list[str], tuple[int, int]] | None:
+        # The reference's maze builder: "# SGo" as tokens 1..5 on a square grid, vocab 6.
+        side = math.isqrt(seq_len)
+        return (list(VOCAB), (side, side)) if side * side == seq_len and vocab_size == len(VOCAB) else None
+
+
 TASK = register_task(MazeTask())

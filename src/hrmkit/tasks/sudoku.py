@@ -6,6 +6,7 @@ Tokens: 0 padding, 1 blank, 2..n+1 the digits 1..n (vocab 11 for 9x9, as the ref
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -339,6 +340,12 @@ class SudokuTask(Task):
 
     def label_faults(self, inputs: np.ndarray, labels: np.ndarray, meta: DatasetMetadata) -> np.ndarray:
         return label_faults(inputs, labels, meta.grid_shape[0])
+
+
+    def reference_tokens(self, seq_len: int, vocab_size: int) -> tuple[list[str], tuple[int, int]] | None:
+        # The reference builders write a side x side grid as value + 1 (0 padding, 1 blank): vocab side + 2.
+        side = math.isqrt(seq_len)
+        return (vocab(side), (side, side)) if side * side == seq_len and side in (4, 6, 9) and vocab_size == side + 2 else None
 
 
 TASK = register_task(SudokuTask())

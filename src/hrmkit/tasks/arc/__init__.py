@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,10 +19,11 @@ import numpy as np
 
 from hrmkit.data.format import Dataset, DatasetMetadata, SplitArrays
 from hrmkit.tasks import register_task
+from hrmkit.tasks.arc import grids
 from hrmkit.tasks.arc.build import ArcBuild, write_dataset
 from hrmkit.tasks.arc.card import card_lines
 from hrmkit.tasks.arc.display import grid_text, tokens_grid
-from hrmkit.tasks.base import BuildConfig, StreamEvaluator, Task, TaskSolver
+from hrmkit.tasks.base import BuildConfig, ReferenceAdoption, StreamEvaluator, Task, TaskSolver
 
 
 class ArcTaskPlugin(Task):
@@ -78,6 +80,18 @@ class ArcTaskPlugin(Task):
         from hrmkit.tasks.arc.solver import ArcSolver
 
         return ArcSolver()
+
+    # ---- datasets written by the reference builders (hrm data import)
+
+    def reference_tokens(self, seq_len: int, vocab_size: int) -> tuple[list[str], tuple[int, int]] | None:
+        canvas = math.isqrt(seq_len)
+        return (list(grids.VOCAB), (canvas, canvas)) if canvas * canvas == seq_len and vocab_size == len(grids.VOCAB) else None
+
+    def adopt_reference(self, identifiers: list[str], splits: dict[str, SplitArrays], grid_shape: tuple[int, int],
+                        folder: str) -> ReferenceAdoption:
+        from hrmkit.tasks.arc.reference import adopt_reference
+
+        return adopt_reference(identifiers, splits, grid_shape[0], folder)
 
 
 TASK = register_task(ArcTaskPlugin())
