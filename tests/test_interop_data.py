@@ -19,6 +19,7 @@ from hrmkit.data.format import ARRAY_NAMES, load_dataset
 from hrmkit.data.show import describe
 from hrmkit.tasks.arc import grids
 from hrmkit.tasks.arc.layout import read_held_out
+from tests.test_input_faults import one_line_error
 
 FIXTURES = ["sudoku-ref", "sudoku-ref-trm", "arc-ref"]
 HRM_NAME = re.compile(r"^(.+)_t([0-7])_(\d{10})$")
@@ -32,14 +33,6 @@ def interop() -> Path:
             return Path(folder)
     pytest.fail(f"reference-written data not found: expected {default} or a folder in $HRMKIT_INTEROP; "
                 "it is what proves the import reads the reference's files, so the test fails rather than skips")
-
-
-def one_line_error(capsys, *needles: str) -> str:
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1, err
-    for needle in needles:
-        assert needle in err, err
-    return err
 
 
 @pytest.mark.parametrize("name", FIXTURES)

@@ -46,13 +46,18 @@ def map_name(arch: str, name: str) -> str:
     return name
 
 
+def _existing(path: str | os.PathLike, missing: str) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise ReferenceImportError(f"{path}: {missing}")
+    return path
+
+
 def read_state_dict(path: str | os.PathLike) -> dict[str, Any]:
     """The tensors of a reference checkpoint file, prefixes of the compiled loss head removed. Never runs code."""
     import torch
 
-    path = Path(path)
-    if not path.is_file():
-        raise ReferenceImportError(f"{path}: no such checkpoint file")
+    path = _existing(path, "no such checkpoint file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:  # weights_only refuses anything that is not plain tensors and containers
@@ -73,9 +78,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Any]:
 def read_reference_config(path: str | os.PathLike) -> dict[str, Any]:
     import yaml
 
-    path = Path(path)
-    if not path.is_file():
-        raise ReferenceImportError(f"{path}: no such file (the reference writes all_config.yaml beside its checkpoints)")
+    path = _existing(path, "no such file (the reference writes all_config.yaml beside its checkpoints)")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as e:
