@@ -102,3 +102,29 @@ def test_an_imported_checkpoint_reproduces_the_reference_models_outputs(name, da
         assert float((ours[key] - ref[key][:n]).abs().max()) <= q_tol * float(ref[key][:n].abs().max()), key
     if name == "hrm_arc":  # voting through the imported identifiers
         assert "ARC" in printed and "pass@" in printed
+
+
+@pytest.mark.parametrize(("name", "data"), [("hrm", "sudoku-ref"), ("trm_att", "sudoku-ref-trm"), ("trm_mlp", "sudoku-ref-trm")])
+def test_reference_to_hrmkit_to_reference_and_back_keeps_every_tensor_and_setting(name, data, tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    from hrmkit.checkpoint import read_config, resolve
+
+    dataset = tmp_path / "data"
+    assert main(["data", "import", str(INTEROP / data), "--out", str(dataset)]) == 0
+    assert main(["import", str(CHECKPOINTS / name / "step_100"), "--dataset", str(dataset), "--out", str(tmp_path / "a")]) == 0
+    assert main(["export", str(tmp_path / "a"), "--out", str(tmp_path / "ref")]) == 0
+    # hrmkit -> reference: the reference's own file back, key for key and bit for bit, and its arch settings
+    original = torch.load(CHECKPOINTS / name / "step_100", map_location="cpu", weights_only=True)
+    exported = torch.load(tmp_path / "ref" / "step_100", map_location="cpu", weights_only=True)
+    assert exported.keys() == original.keys() and all(torch.equal(exported[k], original[k]) for k in original)
+    written = yaml.safe_load((tmp_path / "ref" / "all_config.yaml").read_text())
+    reference = yaml.safe_load((CHECKPOINTS / name / "all_config.yaml").read_text())
+    assert {k: written["arch"][k] for k in reference["arch"]} == reference["arch"]
+    assert {k: written[k] for k in rc.TRAIN_KEYS if k in reference} == {k: reference[k] for k in rc.TRAIN_KEYS if k in reference}
+    # ... and back: the same hrmkit checkpoint and config
+    assert main(["import", str(tmp_path / "ref" / "step_100"), "--dataset", str(dataset), "--out", str(tmp_path / "b")]) == 0
+    a, b = (load_file(str(resolve(tmp_path / r) / "model.safetensors")) for r in ("a", "b"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert read_config(tmp_path / "a")[0] == read_config(tmp_path / "b")[0]
+    capsys.readouterr()

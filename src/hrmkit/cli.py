@@ -250,6 +250,12 @@ def _cmd_import(args: argparse.Namespace) -> None:
               "`--forward-dtype auto` (float32 there) or `float32` runs it faster, with predictions that can differ in a few cells")
 
 
+def _cmd_export(args: argparse.Namespace) -> None:
+    from hrmkit.interop.reference_checkpoint import export_checkpoint
+
+    print(f"wrote {export_checkpoint(args.run, args.out)} and {Path(args.out) / 'all_config.yaml'} (the reference code's layout)")
+
+
 def _cmd_serve(args: argparse.Namespace) -> None:
     from hrmkit.serve import serve
 
@@ -359,6 +365,11 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--config", help="the reference's all_config.yaml (default: beside the checkpoint)")
     im.add_argument("--forward-dtype", choices=["auto", "float32", "bfloat16"], help="override the config's forward_dtype")
     im.set_defaults(func=_cmd_import, parser=im)
+
+    ex = sub.add_parser("export", help="an hrmkit checkpoint -> the reference code's layout (state dict + all_config.yaml)")
+    ex.add_argument("run", help="a run folder (its newest checkpoint) or a checkpoint folder")
+    ex.add_argument("--out", required=True, help="the folder to write step_N and all_config.yaml into")
+    ex.set_defaults(func=_cmd_export, parser=ex)
 
     sv = sub.add_parser("serve", help="a local web page: give the model a puzzle and watch each ACT segment")
     sv.add_argument("checkpoint", help="a checkpoint folder or a run folder")

@@ -168,3 +168,68 @@ def import_checkpoint(checkpoint: str | os.PathLike, dataset: str | os.PathLike,
     out.mkdir(parents=True, exist_ok=True)
     ckpt_io.write_run_config(out, cfg, meta)
     return ckpt_io.save_checkpoint(out / "checkpoints" / f"step_{step_of(source)}", weights, cfg, meta)
+
+
+# --------------------------------------------------------------------------- hrmkit -> the reference layout
+
+REFERENCE_CLASSES = {"hrm": "hrm.hrm_act_v1@HierarchicalReasoningModel_ACTV1", "trm": "recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1"}
+# hrmkit's names -> the reference's: the inverse of NAME_MAPS (checked key by key in reference_state)
+INVERSE_MAPS: dict[str, list[tuple[str, str]]] = {
+    "hrm": [(r"^core\.", "inner."), (r"\.attn\.", ".self_attn."), (r"\.(embed_tokens|embed_pos)\.weight$", r".\1.embedding_weight")],
+    "trm": [(r"^core\.net\.", "inner.L_level."), (r"^core\.", "inner."), (r"\.attn\.", ".self_attn."),
+            (r"\.(embed_tokens|embed_pos)\.weight$", r".\1.embedding_weight")],
+}
+
+
+def reference_name(arch: str, name: str) -> str:
+    for pattern, repl in INVERSE_MAPS[arch]:
+        name = re.sub(pattern, repl, name)
+    return name
+
+
+def reference_state(arch: str, weights: dict[str, Any]) -> dict[str, Any]:
+    """hrmkit's tensors under the names the reference's compiled loss head saves (``_orig_mod.model.inner.*``)."""
+    out = {}
+    for key, value in weights.items():
+        ref = reference_name(arch, key)
+        if map_name(arch, ref) != key:  # the two maps must be each other's inverse on every key
+            raise ReferenceImportError(f"{key}: has no reference name ({ref!r} maps back to {map_name(arch, ref)!r})")
+        out[f"_orig_mod.model.{ref}"] = value
+    return out
+
+
+def reference_config(cfg: TrainConfig) -> dict[str, Any]:
+    """all_config.yaml's content for ``cfg``: the arch with the reference's class and loss names, and the training settings."""
+    if cfg.arch.name not in REFERENCE_CLASSES:
+        raise ReferenceImportError(f"the reference code has no {cfg.arch.name!r} model; hrmkit exports {', '.join(REFERENCE_CLASSES)}")
+    arch = cfg.arch.model_dump(exclude={"name", "loss_type"})
+    loss = {"loss_type": {v: k for k, v in LOSS_TYPES.items()}[cfg.arch.loss_type], "name": "losses@ACTLossHead"}
+    data = {"arch": {**arch, "loss": loss, "name": REFERENCE_CLASSES[cfg.arch.name]},
+            **{k: getattr(cfg, k) for k in TRAIN_KEYS}}
+    if cfg.arch.name == "trm":
+        data["arch"]["H_layers"] = 0
+        data["data_paths"] = [cfg.data_path]
+    else:
+        data["data_path"] = cfg.data_path
+    return data
+
+
+def export_checkpoint(run: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Write an hrmkit checkpoint (or a run's newest) as the reference saves one: ``out/step_N`` (a state dict, as
+    ``torch.save``) and ``out/all_config.yaml``. Returns the state-dict file."""
+    import torch
+    import yaml
+
+    from hrmkit import checkpoint as ckpt_io
+    from hrmkit.atomic import atomic_file, atomic_write_text
+
+    ckpt = ckpt_io.resolve(run)
+    cfg, _ = ckpt_io.read_config(ckpt)
+    state = reference_state(cfg.arch.name, ckpt_io.read_tensors(ckpt, "model"))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / f"step_{step_of(ckpt)}"
+    with atomic_file(target) as tmp:
+        torch.save(state, tmp)
+    atomic_write_text(out / "all_config.yaml", yaml.safe_dump(reference_config(cfg), sort_keys=True))
+    return target
