@@ -68,6 +68,12 @@ def _cmd_data_import(args: argparse.Namespace) -> None:
         print(f"  {note}")
 
 
+def _cmd_data_export(args: argparse.Namespace) -> None:
+    from hrmkit.interop.reference_data import export_reference_dataset
+
+    print(f"wrote {export_reference_dataset(args.dir, args.out)} (the reference code's dataset layout)")
+
+
 def _cmd_data_show(args: argparse.Namespace) -> None:
     from hrmkit.data.format import load_dataset
     from hrmkit.data.show import describe, examples
@@ -305,6 +311,10 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--task", help="the task, where seq_len and vocab do not say it (sudoku, maze, arc)")
     i.add_argument("--force", action="store_true", help="replace an existing output folder")
     i.set_defaults(func=_cmd_data_import, parser=i)
+    x = dsub.add_parser("export", help="an hrmkit dataset -> the reference code's dataset layout")
+    x.add_argument("dir", help="the hrmkit dataset")
+    x.add_argument("--out", required=True, help="a new folder for {train,test}/dataset.json, all__*.npy, identifiers.json")
+    x.set_defaults(func=_cmd_data_export, parser=x)
     s = dsub.add_parser("show", help="print metadata and examples as grids")
     s.add_argument("dir")
     s.add_argument("--split", default="test")

@@ -9,6 +9,7 @@ tasks (``arc_tasks.json``), rebuilt from the test split's un-augmented puzzles a
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import time
@@ -191,3 +192,31 @@ def import_reference_dataset(src: str | os.PathLike, out: str | os.PathLike, tas
         writer.finish(meta, names)
     assert writer.result is not None
     return writer.result
+
+
+# --------------------------------------------------------------------------- hrmkit -> the reference layout
+
+
+def export_reference_dataset(dataset: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Write an hrmkit dataset in the reference layout (HRM's ``dataset.json`` fields, ``all__*.npy``, ``identifiers.json``)
+    to the new folder ``out``, written whole in a temporary folder and renamed into place."""
+    from hrmkit.atomic import atomic_directory
+    from hrmkit.data.format import load_dataset
+
+    ds = load_dataset(dataset)
+    meta = ds.metadata
+    out = Path(out)
+    if out.exists():
+        raise DatasetError(f"{out} exists; export into a new folder")
+    with atomic_directory(out) as tmp:
+        for name, info in meta.splits.items():
+            split = ds[name]
+            (tmp / name).mkdir()
+            for array in ARRAY_NAMES:
+                np.save(tmp / name / f"all__{array}.npy", np.asarray(getattr(split, array)))
+            (tmp / name / "dataset.json").write_text(json.dumps({
+                "pad_id": meta.pad_id, "ignore_label_id": meta.ignore_label_id, "blank_identifier_id": meta.blank_identifier_id,
+                "vocab_size": meta.vocab_size, "seq_len": meta.seq_len, "num_puzzle_identifiers": meta.num_puzzle_identifiers,
+                "total_groups": info.total_groups, "mean_puzzle_examples": info.mean_puzzle_examples, "sets": ["all"]}))
+        (tmp / "identifiers.json").write_text(json.dumps(ds.identifiers))
+    return out
