@@ -173,6 +173,8 @@ def import_checkpoint(checkpoint: str | os.PathLike, dataset: str | os.PathLike,
 # --------------------------------------------------------------------------- hrmkit -> the reference layout
 
 REFERENCE_CLASSES = {"hrm": "hrm.hrm_act_v1@HierarchicalReasoningModel_ACTV1", "trm": "recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1"}
+# What each reference config has that hrmkit's does not: arch settings, and the key naming the dataset (TRM takes a list).
+REFERENCE_EXTRAS: dict[str, tuple[dict[str, Any], str]] = {"hrm": ({}, "data_path"), "trm": ({"H_layers": 0}, "data_paths")}
 # hrmkit's names -> the reference's: the inverse of NAME_MAPS (checked key by key in reference_state)
 INVERSE_MAPS: dict[str, list[tuple[str, str]]] = {
     "hrm": [(r"^core\.", "inner."), (r"\.attn\.", ".self_attn."), (r"\.(embed_tokens|embed_pos)\.weight$", r".\1.embedding_weight")],
@@ -206,11 +208,9 @@ def reference_config(cfg: TrainConfig) -> dict[str, Any]:
     loss = {"loss_type": {v: k for k, v in LOSS_TYPES.items()}[cfg.arch.loss_type], "name": "losses@ACTLossHead"}
     data = {"arch": {**arch, "loss": loss, "name": REFERENCE_CLASSES[cfg.arch.name]},
             **{k: getattr(cfg, k) for k in TRAIN_KEYS}}
-    if cfg.arch.name == "trm":
-        data["arch"]["H_layers"] = 0
-        data["data_paths"] = [cfg.data_path]
-    else:
-        data["data_path"] = cfg.data_path
+    extra_arch, data_key = REFERENCE_EXTRAS[cfg.arch.name]
+    data["arch"].update(extra_arch)
+    data[data_key] = [cfg.data_path] if data_key == "data_paths" else cfg.data_path
     return data
 
 
