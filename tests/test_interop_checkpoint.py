@@ -114,6 +114,10 @@ def test_reference_to_hrmkit_to_reference_and_back_keeps_every_tensor_and_settin
     assert main(["data", "import", str(INTEROP / data), "--out", str(dataset)]) == 0
     assert main(["import", str(CHECKPOINTS / name / "step_100"), "--dataset", str(dataset), "--out", str(tmp_path / "a")]) == 0
     assert main(["export", str(tmp_path / "a"), "--out", str(tmp_path / "ref")]) == 0
+    before = (tmp_path / "ref" / "all_config.yaml").read_bytes()
+    assert main(["export", str(tmp_path / "a"), "--out", str(tmp_path / "ref")]) == 2  # never over files already there
+    assert "already holds step_100 and all_config.yaml; export into another folder" in capsys.readouterr().err
+    assert (tmp_path / "ref" / "all_config.yaml").read_bytes() == before
     # hrmkit -> reference: the reference's own file back, key for key and bit for bit, and its arch settings
     original = torch.load(CHECKPOINTS / name / "step_100", map_location="cpu", weights_only=True)
     exported = torch.load(tmp_path / "ref" / "step_100", map_location="cpu", weights_only=True)

@@ -227,8 +227,11 @@ def export_checkpoint(run: str | os.PathLike, out: str | os.PathLike) -> Path:
     cfg, _ = ckpt_io.read_config(ckpt)
     state = reference_state(cfg.arch.name, ckpt_io.read_tensors(ckpt, "model"))
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     target = out / f"step_{step_of(ckpt)}"
+    taken = [p.name for p in (target, out / "all_config.yaml") if p.exists()]
+    if taken:  # a folder of reference checkpoints may hold a user's own: never write over them
+        raise ReferenceImportError(f"{out} already holds {' and '.join(taken)}; export into another folder")
+    out.mkdir(parents=True, exist_ok=True)
     with atomic_file(target) as tmp:
         torch.save(state, tmp)
     atomic_write_text(out / "all_config.yaml", yaml.safe_dump(reference_config(cfg), sort_keys=True))
