@@ -68,11 +68,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Any]:
         raise ReferenceImportError(f"{path}: not a PyTorch checkpoint ({type(e).__name__}: {first})") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ReferenceImportError(f"{path}: not a state dict (a mapping of names to tensors)")
-    out = {}
-    for key, value in state.items():
-        name = key.removeprefix("_orig_mod.").removeprefix("model.")
-        out[name] = value
-    return out
+    return {key.removeprefix("_orig_mod.").removeprefix("model."): value for key, value in state.items()}
 
 
 def read_reference_config(path: str | os.PathLike) -> dict[str, Any]:
@@ -127,9 +123,8 @@ def hrmkit_weights(state: dict[str, Any], cfg: TrainConfig, meta: DatasetMetadat
 
     from hrmkit.models import build_model
 
-    torch.manual_seed(0)
-    model = build_model(cfg.arch, meta.vocab_size, meta.seq_len, meta.num_puzzle_identifiers)
-    wanted = model.state_dict()
+    with torch.random.fork_rng(devices=[]):  # a model built for its names and shapes only: the caller's RNG stays as it was
+        wanted = build_model(cfg.arch, meta.vocab_size, meta.seq_len, meta.num_puzzle_identifiers).state_dict()
     weights = {map_name(cfg.arch.name, k): v for k, v in state.items()}
     missing, extra = sorted(set(wanted) - set(weights)), sorted(set(weights) - set(wanted))
     if missing or extra:
